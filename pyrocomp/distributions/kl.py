@@ -1,0 +1,90 @@
+r"""
+Closed-form KL divergences between pyrocomp's posterior families and its priors.
+
+Registered with :func:`torch.distributions.kl.register_kl`, so that
+:class:`~pyro.infer.TraceMeanField_ELBO` finds them.
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+from pyro.distributions import Exponential, Gamma, InverseGamma, LogNormal, Normal
+from torch.distributions import kl_divergence, register_kl
+
+from .log_uniform import LogUniform
+
+#: Molchanov, Ashukha, Vetrov (2017), eq. (14); quoted in paper 003 §4.3.
+K1, K2, K3 = 0.63576, 1.87320, 1.48695
+
+
+def log_dropout_rate(loc, scale):
+    r"""
+    The log dropout rate :math:`\log\alpha = \log\sigma^2 - \log\mu^2` of a Gaussian
+    :math:`\mathcal{N}(\mu, \sigma^2)`; :math:`+\infty` where :math:`\mu = 0`.
+    """
+    tiny = torch.finfo(loc.dtype).tiny
+    return 2 * scale.log() - loc.pow(2).clamp_min(tiny).log()
+
+
+def molchanov_kl(log_alpha):
+    r"""
+    Molchanov's approximation of :math:`\mathrm{KL}(\mathcal{N}(\mu, \alpha\mu^2) \,\|\, p(w) \propto 1/|w|)`
+    up to an additive constant chosen so that it vanishes as :math:`\alpha \to \infty`:
+
+    .. math::
+
+        \mathrm{KL} \approx k_1 - k_1 \sigma(k_2 + k_3 \log\alpha) + \tfrac12 \log(1 + \alpha^{-1}).
+
+    Paper 003 §4.3 (the negative of its bracketed sum).
+    """
+    return K1 - K1 * torch.sigmoid(K2 + K3 * log_alpha) + 0.5 * F.softplus(-log_alpha)
+
+
+@register_kl(Normal, LogUniform)
+def _kl_normal_loguniform(q, p):
+    kl = molchanov_kl(log_dropout_rate(q.loc, q.scale))
+    return kl.expand(torch.broadcast_shapes(kl.shape, p.batch_shape))
+
+
+def _lognormal_params(q):
+    base = q.base_dist
+    return base.loc, base.scale
+
+
+def _lognormal_neg_entropy(m, s):
+    # E_q[log q(x)] for x ~ LogNormal(m, s): -(m + 1/2 + log s + log(2 pi)/2)
+    return -(m + 0.5 + s.log() + 0.5 * math.log(2 * math.pi))
+
+
+@register_kl(LogNormal, Gamma)
+def _kl_lognormal_gamma(q, p):
+    r"""
+    :math:`\mathrm{KL}(\log\mathcal{N}(m, s^2) \,\|\, \mathrm{Gamma}(a, b))`, with
+    :math:`E[\log x] = m` and :math:`E[x] = e^{m + s^2/2}`.
+    """
+    m, s = _lognormal_params(q)
+    a, b = p.concentration, p.rate
+    expected_log_p = a * b.log() - torch.lgamma(a) + (a - 1) * m - b * torch.exp(m + 0.5 * s**2)
+    return _lognormal_neg_entropy(m, s) - expected_log_p
+
+
+@register_kl(LogNormal, Exponential)
+def _kl_lognormal_exponential(q, p):
+    return _kl_lognormal_gamma(q, Gamma(torch.ones_like(p.rate), p.rate))
+
+
+@register_kl(LogNormal, InverseGamma)
+def _kl_lognormal_inversegamma(q, p):
+    r"""
+    :math:`\mathrm{KL}(\log\mathcal{N}(m, s^2) \,\|\, \mathrm{InvGamma}(a, b))`, with
+    :math:`E[1/x] = e^{-m + s^2/2}`.
+    """
+    m, s = _lognormal_params(q)
+    a, b = p.concentration, p.rate
+    expected_log_p = a * b.log() - torch.lgamma(a) - (a + 1) * m - b * torch.exp(-m + 0.5 * s**2)
+    return _lognormal_neg_entropy(m, s) - expected_log_p
+
+
+@register_kl(LogNormal, LogNormal)
+def _kl_lognormal_lognormal(q, p):
+    return kl_divergence(q.base_dist, p.base_dist)

@@ -1,0 +1,129 @@
+r"""
+Posterior families of :class:`~pyrocomp.guides.AutoCompressionGuide`, one per site, chosen
+from the site's prior through a registry:
+
+- a **Gaussian prior** :math:`\mathcal{N}(m, s^2)` (whose :math:`m, s` may depend on upstream
+  scales) gets the multiplicative, non-centred posterior of Bayesian Compression,
+  :math:`q(w \mid z) = \mathcal{N}(m + s\tilde\mu, s^2\tilde\sigma^2)` (paper 003 §3.2);
+- other priors on the **real line** (e.g. :class:`~pyrocomp.distributions.LogUniform`) get a
+  mean-field :math:`\mathcal{N}(\mu, \sigma^2)`;
+- priors on the **positive reals** (precisions, variances, scales) get a log-normal.
+
+Register another family with :func:`register_posterior`.
+"""
+import torch
+from pyro.distributions import Independent, LogNormal, Normal, constraints
+from torch import nn
+
+_BY_TYPE = {}
+_BY_SUPPORT = []
+
+
+def register_posterior(prior_type=None, support=None):
+    """
+    Class decorator registering a :class:`Posterior` family for priors of type
+    ``prior_type`` (checked first, by ``isinstance`` on the prior with ``Independent``
+    removed), or for priors whose support is ``support``.
+    """
+    if (prior_type is None) == (support is None):
+        raise ValueError("Expected exactly one of prior_type and support")
+
+    def decorator(cls):
+        if prior_type is not None:
+            _BY_TYPE[prior_type] = cls
+        else:
+            _BY_SUPPORT.append((support, cls))
+        return cls
+
+    return decorator
+
+
+def _base(fn):
+    while isinstance(fn, Independent):
+        fn = fn.base_dist
+    return fn
+
+
+def posterior_family(name, prior):
+    """The registered :class:`Posterior` class for the site ``name`` with ``prior``."""
+    base = _base(prior)
+    for prior_type, cls in _BY_TYPE.items():
+        if isinstance(base, prior_type):
+            return cls
+    for support, cls in _BY_SUPPORT:
+        if base.support is support or str(base.support) == str(support):
+            return cls
+    raise TypeError(
+        f"No posterior family is registered for site {name!r} with prior {type(base).__name__} "
+        f"on support {base.support}; register one with pyrocomp.guides.register_posterior"
+    )
+
+
+class Posterior(nn.Module):
+    """
+    Base class of posterior families: holds the variational parameters of one site and
+    returns its posterior given the site's prior (conditioned on upstream samples).
+
+    :param prior: the site's prior at set-up.
+    :param torch.Tensor init: initial value (the posterior starts centred there).
+    :param float init_scale: initial (relative) posterior scale.
+    """
+
+    def __init__(self, prior, init, init_scale):
+        super().__init__()
+        self.event_dim = prior.event_dim
+
+    def forward(self, prior):
+        raise NotImplementedError
+
+
+@register_posterior(prior_type=Normal)
+class NonCenteredNormal(Posterior):
+    r""":math:`q(x \mid \cdot) = \mathcal{N}(m + s\tilde\mu,\ s^2\tilde\sigma^2)` for a prior :math:`\mathcal{N}(m, s^2)`."""
+
+    def __init__(self, prior, init, init_scale):
+        super().__init__(prior, init, init_scale)
+        loc, scale = self._prior_loc_scale(prior)
+        if not bool((scale > 0).all()):
+            raise ValueError("Expected a positive prior scale at initialisation")
+        self.loc = nn.Parameter(((init - loc) / scale).detach().clone())
+        self.log_scale = nn.Parameter(torch.full_like(self.loc, float(init_scale)).log())
+
+    @staticmethod
+    def _prior_loc_scale(prior):
+        base = _base(prior)
+        shape = prior.shape()
+        return base.loc.expand(shape), base.scale.expand(shape)
+
+    def forward(self, prior):
+        loc, scale = self._prior_loc_scale(prior)
+        return Normal(loc + scale * self.loc, scale * self.log_scale.exp()).to_event(self.event_dim)
+
+
+@register_posterior(support=constraints.real)
+class MeanFieldNormal(Posterior):
+    r""":math:`q(x) = \mathcal{N}(\mu, \sigma^2)`, independent of upstream sites."""
+
+    def __init__(self, prior, init, init_scale):
+        super().__init__(prior, init, init_scale)
+        self.loc = nn.Parameter(init.detach().clone())
+        self.log_scale = nn.Parameter(torch.full_like(self.loc, float(init_scale)).log())
+
+    def forward(self, prior):
+        return Normal(self.loc, self.log_scale.exp()).to_event(self.event_dim)
+
+
+@register_posterior(support=constraints.positive)
+@register_posterior(support=constraints.nonnegative)
+class LogNormalPosterior(Posterior):
+    r""":math:`q(x) = \log\mathcal{N}(m, s^2)` for positive sites; starts with median at ``init``."""
+
+    def __init__(self, prior, init, init_scale):
+        super().__init__(prior, init, init_scale)
+        if not bool((init > 0).all()):
+            raise ValueError("Expected a positive initial value for a positive site")
+        self.loc = nn.Parameter(init.detach().log().clone())
+        self.log_scale = nn.Parameter(torch.full_like(self.loc, float(init_scale)).log())
+
+    def forward(self, prior):
+        return LogNormal(self.loc, self.log_scale.exp()).to_event(self.event_dim)

@@ -1,0 +1,154 @@
+import torch
+import torch.nn.functional as F
+from pyro import poutine
+from pyro.distributions import Independent, Normal
+from pyro.nn import PyroModule
+from torch import nn
+
+#: plain layer type -> its Bayesian counterpart; extend with :func:`register_layer`.
+BAYESIAN_LAYERS = {}
+
+
+def register_layer(plain_type):
+    """
+    Class decorator registering a :class:`BayesianLayer` subclass as the Bayesian version
+    of the plain ``torch.nn`` layer type ``plain_type``.
+    """
+
+    def decorator(cls):
+        if not (isinstance(cls, type) and issubclass(cls, BayesianLayer)):
+            raise TypeError(f"Expected a BayesianLayer subclass but got {cls!r}")
+        BAYESIAN_LAYERS[plain_type] = cls
+        return cls
+
+    return decorator
+
+
+def gaussian_posterior(site):
+    """The ``(loc, scale)`` of a site's Gaussian posterior, or ``None``."""
+    posterior = site["infer"].get("posterior") if site is not None else None
+    while isinstance(posterior, Independent):
+        posterior = posterior.base_dist
+    if isinstance(posterior, Normal):
+        return posterior.loc, posterior.scale
+    return None
+
+
+class BayesianLayer(PyroModule):
+    r"""
+    Base class of layers whose weight is a Pyro sample site declared by a
+    :class:`~pyrocomp.priors.Prior`; the bias stays a point estimate.
+
+    When a guide attaches the weight's Gaussian posterior to the site as
+    ``infer["posterior"]`` (as :class:`~pyrocomp.guides.AutoCompressionGuide` does), the
+    forward pass uses the local reparameterisation trick (Kingma et al. 2015; paper 003
+    Algorithms 1-2): it samples the pre-activations
+
+    .. math::
+
+        b \sim \mathcal{N}\big(\mathrm{op}(x, \mu_W) + \text{bias},\; \mathrm{op}(x^2, \sigma_W^2)\big)
+
+    instead of the weights. Otherwise it uses the sampled weight.
+
+    Subclasses implement :meth:`op` and :meth:`group_shape`.
+
+    :param torch.nn.Module module: the plain layer; its weight initialises the posterior.
+    :param prior: the :class:`~pyrocomp.priors.Prior` of the weight.
+    :param str name: the module path, prefix of the layer's site names.
+    """
+
+    def __init__(self, module, prior, name):
+        super().__init__()
+        self.site_prefix = name
+        self.prior = prior
+        self.local_reparam = True
+        self.register_buffer("weight_init", module.weight.detach().clone())
+        self.bias = None if module.bias is None else nn.Parameter(module.bias.detach().clone())
+
+    @property
+    def weight_site(self):
+        return f"{self.site_prefix}.weight"
+
+    @property
+    def weight_shape(self):
+        return self.weight_init.shape
+
+    def full(self, shape, value):
+        """A tensor of ``shape`` filled with ``value`` on this layer's device and dtype."""
+        return torch.full(tuple(shape), float(value), device=self.weight_init.device, dtype=self.weight_init.dtype)
+
+    def group_shape(self, group):
+        """
+        The shape of a scale shared by the weights of one input unit (``"in"``), one output
+        unit (``"out"``), or the Bayesian Compression default (``"auto"``), broadcastable
+        against the weight.
+        """
+        raise NotImplementedError
+
+    def op(self, x, weight, bias):
+        """The layer's linear operation."""
+        raise NotImplementedError
+
+    def sample_weight(self):
+        """Run the prior; return the weight."""
+        weight = self.prior(self.site_prefix, self)
+        if not isinstance(weight, torch.Tensor) or weight.shape[-len(self.weight_shape) :] != self.weight_shape:
+            got = tuple(weight.shape) if isinstance(weight, torch.Tensor) else type(weight).__name__
+            raise ValueError(
+                f"Expected prior {self.prior!r} to return a weight of shape {tuple(self.weight_shape)} "
+                f"for layer {self.site_prefix!r} but got {got}"
+            )
+        return weight
+
+    def forward(self, x):
+        trace = poutine.trace(self.sample_weight).get_trace()
+        weight = trace.nodes["_RETURN"]["value"]
+        moments = gaussian_posterior(trace.nodes.get(self.weight_site)) if self.local_reparam else None
+        if moments is None:
+            return self.op(x, weight, self.bias)
+        loc, scale = moments
+        mean = self.op(x, loc, self.bias)
+        var = self.op(x.pow(2), scale.pow(2), None)
+        return mean + var.clamp_min(torch.finfo(var.dtype).tiny).sqrt() * torch.randn_like(mean)
+
+
+@register_layer(nn.Linear)
+class BayesianLinear(BayesianLayer):
+    """Bayesian :class:`torch.nn.Linear`; weight shape ``(out_features, in_features)``."""
+
+    def __init__(self, module, prior, name):
+        super().__init__(module, prior, name)
+        self.in_features, self.out_features = module.in_features, module.out_features
+
+    def group_shape(self, group):
+        if group in ("auto", "in"):
+            return (1, self.in_features)
+        if group == "out":
+            return (self.out_features, 1)
+        raise ValueError(f"Expected group in ('auto', 'in', 'out') but got {group!r}")
+
+    def op(self, x, weight, bias):
+        return F.linear(x, weight, bias)
+
+
+@register_layer(nn.Conv2d)
+class BayesianConv2d(BayesianLayer):
+    """Bayesian :class:`torch.nn.Conv2d`; weight shape ``(out, in / groups, kh, kw)``."""
+
+    def __init__(self, module, prior, name):
+        if module.padding_mode != "zeros":
+            raise ValueError(f"Expected padding_mode 'zeros' for layer {name!r} but got {module.padding_mode!r}")
+        super().__init__(module, prior, name)
+        self.in_channels, self.out_channels = module.in_channels, module.out_channels
+        self.stride, self.padding, self.dilation, self.groups = module.stride, module.padding, module.dilation, module.groups
+
+    def group_shape(self, group):
+        out, inp = self.weight_shape[:2]
+        if group in ("auto", "out"):
+            return (out, 1, 1, 1)
+        if group == "in":
+            return (1, inp, 1, 1)
+        raise ValueError(f"Expected group in ('auto', 'in', 'out') but got {group!r}")
+
+    def op(self, x, weight, bias):
+        return F.conv2d(x, weight, bias, self.stride, self.padding, self.dilation, self.groups)

@@ -1,0 +1,112 @@
+import copy
+from collections.abc import Mapping
+
+import pyro
+import torch
+from pyro import poutine
+from pyro.nn import PyroModule
+from pyro.nn.module import to_pyro_module_
+from torch import nn
+
+from pyrocomp.priors.prior import Prior
+
+from .bayesian_layer import BAYESIAN_LAYERS, BayesianLayer
+from .likelihoods import CategoricalLikelihood, Likelihood
+
+
+def _select_prior(prior, name):
+    if isinstance(prior, Mapping):
+        return prior.get(name)
+    return prior
+
+
+class BayesianNetwork(PyroModule):
+    r"""
+    A Pyro model built from a plain network: every registered layer (``nn.Linear``,
+    ``nn.Conv2d``) gets its weight as a sample site declared by a prior; biases and
+    BatchNorm stay point estimates (Pyro params). Site names are module paths
+    (``features.0.weight``, ``features.0.scale``, ...).
+
+    .. math::
+
+        p(y, W, \theta) = p(\theta)\, p(W \mid \theta) \prod_{n=1}^N p(y_n \mid f(x_n; W)),
+
+    the likelihood scaled to the data-set size through
+    ``pyro.plate("data", size=N, subsample=...)``.
+
+    :param torch.nn.Module net: the plain network; its weights initialise the guide means.
+    :param prior: one :class:`~pyrocomp.priors.Prior` for every layer, or a mapping from
+        layer path to prior (layers absent or mapped to ``None`` stay deterministic).
+    :param likelihood: a :class:`~pyrocomp.nn.likelihoods.Likelihood`
+        (default: categorical on logits).
+    :param int dataset_size: ``N``; defaults to the mini-batch size.
+    :param bool inplace: convert ``net`` itself instead of a deep copy.
+
+    Example::
+
+        bnn = BayesianNetwork(net, GroupNormalJeffreys(), dataset_size=len(train))
+        guide = AutoCompressionGuide(bnn)
+        svi = pyro.infer.SVI(bnn, guide, pyro.optim.Adam({"lr": 1e-3}), TraceMeanField_ELBO())
+    """
+
+    def __init__(self, net, prior, *, likelihood=None, dataset_size=None, inplace=False):
+        super().__init__()
+        if not isinstance(net, nn.Module):
+            raise TypeError(f"Expected net to be a torch.nn.Module but got {type(net).__name__}")
+        if not (isinstance(prior, (Prior, Mapping))):
+            raise TypeError(f"Expected prior to be a pyrocomp Prior or a mapping of them but got {prior!r}")
+        if dataset_size is not None and (not isinstance(dataset_size, int) or dataset_size <= 0):
+            raise ValueError(f"Expected dataset_size to be a positive int but got {dataset_size!r}")
+        self.likelihood = CategoricalLikelihood() if likelihood is None else likelihood
+        if not isinstance(self.likelihood, Likelihood):
+            raise TypeError(f"Expected likelihood to be a pyrocomp Likelihood but got {likelihood!r}")
+        self.dataset_size = dataset_size
+        self.kl_scale = 1.0
+        net = net if inplace else copy.deepcopy(net)
+        if type(net) in BAYESIAN_LAYERS:  # a bare layer: give it a path
+            net = nn.Sequential(net)
+        converted = 0
+        for name, module in list(net.named_modules()):
+            layer_prior = _select_prior(prior, name)
+            if type(module) in BAYESIAN_LAYERS and layer_prior is not None:
+                if not isinstance(layer_prior, Prior):
+                    raise TypeError(f"Expected a pyrocomp Prior for layer {name!r} but got {layer_prior!r}")
+                _replace(net, name, BAYESIAN_LAYERS[type(module)](module, layer_prior, name))
+                converted += 1
+        if converted == 0:
+            raise ValueError(f"No layer of {type(net).__name__} could be made Bayesian; expected one of "
+                             f"{[t.__name__ for t in BAYESIAN_LAYERS]} with a prior")
+        to_pyro_module_(net)
+        self.net = net
+
+    def bayesian_layers(self):
+        """Iterate over ``(path, layer)`` of the Bayesian layers, in module order."""
+        for module in self.net.modules():
+            if isinstance(module, BayesianLayer):
+                yield module.site_prefix, module
+
+    def pretrained(self):
+        """``{weight site: initial weight}``, the plain network's weights."""
+        return {layer.weight_site: layer.weight_init for _, layer in self.bayesian_layers()}
+
+    def sample_latents(self):
+        """Run every layer's prior (no data); return ``{weight site: weight}``."""
+        with poutine.scale(scale=self.kl_scale):
+            return {layer.weight_site: layer.sample_weight() for _, layer in self.bayesian_layers()}
+
+    def forward(self, x, y=None):
+        """The model: forward pass with sampled weights, then the likelihood of ``y``."""
+        if not torch.is_tensor(x):
+            raise TypeError(f"Expected x to be a tensor but got {type(x).__name__}")
+        with poutine.scale(scale=self.kl_scale):
+            output = self.net(x)
+        size = self.dataset_size or len(x)
+        with pyro.plate("data", size=size, subsample=torch.arange(len(x), device=x.device)):
+            self.likelihood(output, y)
+        return output
+
+
+def _replace(root, path, new):
+    parent_path, _, child = path.rpartition(".")
+    parent = root.get_submodule(parent_path) if parent_path else root
+    setattr(parent, child, new)

@@ -1,0 +1,28 @@
+import pyro
+import pyro.distributions as dist
+
+from pyrocomp.priors.prior import positive
+
+
+class Likelihood:
+    """Base class: one method issuing the observed site ``obs`` given the network output."""
+
+    def __call__(self, output, obs):
+        raise NotImplementedError
+
+
+class CategoricalLikelihood(Likelihood):
+    r""":math:`y \sim \mathrm{Categorical}(\mathrm{softmax}(f(x)))`, for classification."""
+
+    def __call__(self, output, obs):
+        return pyro.sample("obs", dist.Categorical(logits=output), obs=obs)
+
+
+class GaussianLikelihood(Likelihood):
+    r""":math:`y \sim \mathcal{N}(f(x), \sigma^2)` with known noise scale :math:`\sigma`, for regression."""
+
+    def __init__(self, scale=1.0):
+        self.scale = positive("scale", scale)
+
+    def __call__(self, output, obs):
+        return pyro.sample("obs", dist.Normal(output, self.scale).to_event(output.dim() - 1), obs=obs)

@@ -1,0 +1,20 @@
+from .ard import AutomaticRelevanceDetermination
+from .group_horseshoe import GroupHorseshoe
+from .group_normal_jeffreys import GroupNormalJeffreys
+from .io_normal_jeffreys import InputOutputNormalJeffreys
+from .laplace import LaplacePrior
+from .log_uniform import LogUniformPrior
+from .prior import PRIORS, Prior, get_prior, register_prior
+
+__all__ = [
+    "AutomaticRelevanceDetermination",
+    "GroupHorseshoe",
+    "GroupNormalJeffreys",
+    "InputOutputNormalJeffreys",
+    "LaplacePrior",
+    "LogUniformPrior",
+    "PRIORS",
+    "Prior",
+    "get_prior",
+    "register_prior",
+]

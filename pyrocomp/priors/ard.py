@@ -1,0 +1,47 @@
+import pyro
+import pyro.distributions as dist
+import torch
+
+from .prior import Prior, positive, register_prior
+
+
+@register_prior("ard")
+class AutomaticRelevanceDetermination(Prior):
+    r"""
+    Automatic relevance determination, the two-layer special case of paper 001's prior
+    (eqs. 4-6 with every support active):
+
+    .. math:: \rho \sim \mathrm{Gamma}(a, b), \qquad w \mid \rho \sim \mathcal{N}(0, 1/\rho),
+
+    with one precision per weight (``group=None``) or per input / output unit. Every KL term is
+    proper and closed form. The precision site is ``{name}.precision``.
+
+    :param float a: Gamma shape.
+    :param float b: Gamma rate.
+    :param group: ``None`` (per weight), ``"auto"``, ``"in"`` or ``"out"``.
+    :param float threshold: default log-dropout-rate threshold (per weight, or on the group scale).
+    """
+
+    def __init__(self, a=1e-2, b=1e-2, group=None, threshold=1.0):
+        self.a = positive("a", a)
+        self.b = positive("b", b)
+        if group not in (None, "auto", "in", "out"):
+            raise ValueError(f"Expected group in (None, 'auto', 'in', 'out') but got {group!r}")
+        self.group = group
+        self.threshold = float(threshold)
+
+    def __call__(self, name, layer):
+        shape = layer.weight_shape if self.group is None else layer.group_shape(self.group)
+        rho = pyro.sample(
+            f"{name}.precision",
+            dist.Gamma(layer.full(shape, self.a), layer.full(shape, self.b)).to_event(len(shape)),
+            infer={"init": 1.0},
+        )
+        scale = rho.rsqrt().expand(layer.weight_shape)
+        return pyro.sample(f"{name}.weight", dist.Normal(torch.zeros_like(scale), scale).to_event(scale.dim()))
+
+    @property
+    def criterion(self):
+        from pyrocomp.pruning.criteria import LogAlphaThreshold, ScaleLogAlphaThreshold
+
+        return LogAlphaThreshold(self.threshold) if self.group is None else ScaleLogAlphaThreshold(self.threshold)

@@ -1,0 +1,52 @@
+import pyro
+import pyro.distributions as dist
+import torch
+
+from .group_normal_jeffreys import _check_group
+from .prior import Prior, positive, register_prior
+
+
+def _half_cauchy_squared(name, shape, layer):
+    # c^2 = a * b with a ~ Gamma(1/2, 1), b ~ InvGamma(1/2, 1) gives c ~ HalfCauchy(0, 1).
+    half, one = layer.full(shape, 0.5), layer.full(shape, 1.0)
+    a = pyro.sample(f"{name}_a", dist.Gamma(half, one).to_event(len(shape)))
+    b = pyro.sample(f"{name}_b", dist.InverseGamma(half, one).to_event(len(shape)))
+    return a * b
+
+
+@register_prior("group-hs")
+class GroupHorseshoe(Prior):
+    r"""
+    Group horseshoe prior of Bayesian Compression (Louizos et al. 2017, §3.2):
+
+    .. math::
+
+        \tau \sim C^+(0, \tau_0), \quad \lambda_g \sim C^+(0, 1), \quad
+        w_{ij} \sim \mathcal{N}(0, \tau^2 \lambda_{g(ij)}^2).
+
+    Each half-Cauchy is written through its auxiliary Gamma / inverse-Gamma decomposition,
+    :math:`\lambda^2 = a b` with :math:`a \sim \mathrm{Gamma}(\tfrac12, 1)` and
+    :math:`b \sim \mathrm{InvGamma}(\tfrac12, 1)`, so that with log-normal posteriors every KL
+    term is closed form. Sites: ``{name}.global_scale_a/_b`` and ``{name}.scale_a/_b``.
+
+    :param float tau0: scale of the global half-Cauchy.
+    :param str group: ``"auto"``, ``"in"`` or ``"out"`` (see :class:`GroupNormalJeffreys`).
+    :param float threshold: default log-dropout-rate threshold of the group scale.
+    """
+
+    def __init__(self, tau0=1.0, group="auto", threshold=-1.0):
+        self.tau0 = positive("tau0", tau0)
+        self.group = _check_group(group)
+        self.threshold = float(threshold)
+
+    def __call__(self, name, layer):
+        tau2 = _half_cauchy_squared(f"{name}.global_scale", (1,) * len(layer.weight_shape), layer)
+        lam2 = _half_cauchy_squared(f"{name}.scale", layer.group_shape(self.group), layer)
+        scale = (self.tau0 * (tau2 * lam2).sqrt()).expand(layer.weight_shape)
+        return pyro.sample(f"{name}.weight", dist.Normal(torch.zeros_like(scale), scale).to_event(scale.dim()))
+
+    @property
+    def criterion(self):
+        from pyrocomp.pruning.criteria import ScaleLogAlphaThreshold
+
+        return ScaleLogAlphaThreshold(self.threshold)

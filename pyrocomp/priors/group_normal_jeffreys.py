@@ -1,0 +1,49 @@
+import pyro
+import pyro.distributions as dist
+import torch
+
+from pyrocomp.distributions import LogUniform
+
+from .prior import Prior, register_prior
+
+
+def _check_group(group):
+    if group not in ("auto", "in", "out"):
+        raise ValueError(f"Expected group in ('auto', 'in', 'out') but got {group!r}")
+    return group
+
+
+@register_prior("group-nj")
+class GroupNormalJeffreys(Prior):
+    r"""
+    Group normal-Jeffreys prior of Bayesian Compression (Louizos et al. 2017; paper 003 eq. (1)):
+
+    .. math:: p(z_g) \propto 1/|z_g|, \qquad w_{ij} \mid z \sim \mathcal{N}(0, z_{g(ij)}^2),
+
+    with one scale per input neuron of a Linear layer and per output filter of a Conv2d layer
+    (``group="auto"``), or per input (``"in"``) / output (``"out"``) unit. The scale site is
+    ``{name}.scale``.
+
+    :param str group: ``"auto"``, ``"in"`` or ``"out"``.
+    :param float threshold: default group log-dropout-rate threshold for pruning.
+    """
+
+    def __init__(self, group="auto", threshold=-1.0):
+        self.group = _check_group(group)
+        self.threshold = float(threshold)
+
+    def __call__(self, name, layer):
+        gshape = layer.group_shape(self.group)
+        z = pyro.sample(
+            f"{name}.scale",
+            LogUniform(gshape, device=layer.weight_init.device).to_event(len(gshape)),
+            infer={"init": 1.0},
+        )
+        scale = z.abs().expand(layer.weight_shape)
+        return pyro.sample(f"{name}.weight", dist.Normal(torch.zeros_like(scale), scale).to_event(scale.dim()))
+
+    @property
+    def criterion(self):
+        from pyrocomp.pruning.criteria import ScaleLogAlphaThreshold
+
+        return ScaleLogAlphaThreshold(self.threshold)

@@ -1,0 +1,41 @@
+import pyro
+import pyro.distributions as dist
+import torch
+
+from .prior import Prior, positive, register_prior
+
+
+@register_prior("laplace")
+class LaplacePrior(Prior):
+    r"""
+    Laplace prior as the exponential scale mixture of normals (Andrews & Mallows 1974):
+
+    .. math::
+
+        \psi_{ij} \sim \mathrm{Exponential}(\lambda^2 / 2), \quad
+        w_{ij} \mid \psi_{ij} \sim \mathcal{N}(0, \psi_{ij})
+        \;\Rightarrow\; p(w_{ij}) = \tfrac{\lambda}{2} e^{-\lambda |w_{ij}|}.
+
+    The variance site is ``{name}.variance``.
+
+    :param float rate: the Laplace rate :math:`\lambda` (inverse scale).
+    :param float threshold: default per-weight log-dropout-rate threshold.
+    """
+
+    def __init__(self, rate=10.0, threshold=1.0):
+        self.rate = positive("rate", rate)
+        self.threshold = float(threshold)
+
+    def __call__(self, name, layer):
+        shape = layer.weight_shape
+        psi = pyro.sample(
+            f"{name}.variance", dist.Exponential(layer.full(shape, self.rate**2 / 2)).to_event(len(shape))
+        )
+        scale = psi.sqrt()
+        return pyro.sample(f"{name}.weight", dist.Normal(torch.zeros_like(scale), scale).to_event(len(shape)))
+
+    @property
+    def criterion(self):
+        from pyrocomp.pruning.criteria import LogAlphaThreshold
+
+        return LogAlphaThreshold(self.threshold)

@@ -1,0 +1,88 @@
+from abc import ABC, abstractmethod
+
+
+def positive(name, value):
+    """Return ``value`` as a float after checking it is a finite positive number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"Expected {name} to be a positive number but got {value!r}")
+    if not (value > 0 and value < float("inf")):
+        raise ValueError(f"Expected {name} > 0 but got {value}")
+    return float(value)
+
+
+class Prior(ABC):
+    r"""
+    Base class of sparsity priors. A prior is Pyro code: its one method issues the
+    ``pyro.sample`` statements for one layer's weight (and its scales or other
+    hyper-parameters) and returns the weight.
+
+    Site names start with the layer's module path ``name`` (``features.0.weight``,
+    ``features.0.scale``, ...). Sites must declare their full shape as event dimensions
+    (``.to_event()``), and group scales should have a shape that broadcasts against the
+    weight, which :meth:`~pyrocomp.nn.BayesianLayer.group_shape` provides. A site may carry
+    ``infer={"init": value}`` to tell guides where to start.
+
+    A user-declared group Student-t prior::
+
+        class GroupStudentT(Prior):
+            def __call__(self, name, layer):
+                shape = layer.group_shape("in")
+                precision = pyro.sample(f"{name}.precision",
+                                        dist.Gamma(layer.full(shape, 1.5), layer.full(shape, 1.5 * 0.01)).to_event(len(shape)))
+                scale = precision.rsqrt().expand(layer.weight_shape)
+                return pyro.sample(f"{name}.weight",
+                                   dist.Normal(torch.zeros_like(scale), scale).to_event(len(layer.weight_shape)))
+
+    :attr criterion: the default :class:`~pyrocomp.pruning.PruningCriterion` for this prior.
+    """
+
+    #: short name used on the command line, set by :func:`register_prior`
+    name = None
+
+    @abstractmethod
+    def __call__(self, name, layer):
+        """
+        :param str name: the layer's module path, the prefix of every site name.
+        :param layer: the :class:`~pyrocomp.nn.BayesianLayer` whose weight is sampled.
+        :returns: the sampled weight, of shape ``layer.weight_shape``.
+        :rtype: torch.Tensor
+        """
+        raise NotImplementedError
+
+    @property
+    def criterion(self):
+        from pyrocomp.pruning.criteria import LogAlphaThreshold
+
+        return LogAlphaThreshold(3.0)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({args})"
+
+
+PRIORS = {}
+
+
+def register_prior(name):
+    """
+    Class decorator registering a :class:`Prior` under a command-line name.
+
+    :param str name: e.g. ``"group-nj"``.
+    """
+
+    def decorator(cls):
+        if not (isinstance(cls, type) and issubclass(cls, Prior)):
+            raise TypeError(f"Expected a Prior subclass but got {cls!r}")
+        cls.name = name
+        PRIORS[name] = cls
+        return cls
+
+    return decorator
+
+
+def get_prior(name, **kwargs):
+    """Instantiate the registered prior called ``name``."""
+    if name not in PRIORS:
+        raise ValueError(f"Unknown prior {name!r}; expected one of {sorted(PRIORS)}")
+    return PRIORS[name](**kwargs)
+
