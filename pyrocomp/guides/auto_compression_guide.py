@@ -70,9 +70,10 @@ class _PosteriorMessenger(Messenger):
             posterior_module = self.guide.posteriors[_key(msg["name"])]
         except KeyError:
             raise RuntimeError(f"Site {msg['name']!r} was not in the model when the guide was set up") from None
-        posterior = posterior_module(msg["fn"])
+        prior = msg["fn"]
+        posterior = posterior_module(prior)
         msg["fn"] = posterior
-        msg["infer"] = dict(msg["infer"], posterior=posterior)
+        msg["infer"] = dict(msg["infer"], prior=prior, posterior=posterior)
         if self.value_fn is not None:
             msg["value"] = self.value_fn(posterior)
             msg["done"] = True
@@ -146,6 +147,22 @@ class AutoCompressionGuide(nn.Module):
         return {name: site["value"] for name, site in trace.nodes.items() if site["type"] == "sample"}
 
     @torch.no_grad()
+    def monte_carlo(self, statistic, num_samples=256, seed=0):
+        """
+        Average ``statistic(trace)`` (a dict of tensors) over ``num_samples`` posterior traces,
+        drawn under a fixed ``seed`` without disturbing the global random state.
+        """
+        if not (isinstance(num_samples, int) and num_samples > 0):
+            raise ValueError(f"Expected num_samples to be a positive int but got {num_samples!r}")
+        total = {}
+        devices = [p.device for p in self.parameters() if p.device.type == "cuda"]
+        with torch.random.fork_rng(devices=devices[:1]):
+            torch.manual_seed(seed)
+            for _ in range(num_samples):
+                for key, value in statistic(self.trace()).items():
+                    total[key] = total.get(key, 0) + value / num_samples
+        return total
+
     def moments(self, num_samples=256, seed=0):
         r"""
         Posterior mean and variance of every latent site, Rao-Blackwellised over upstream
@@ -156,17 +173,15 @@ class AutoCompressionGuide(nn.Module):
 
         :returns: ``{site name: (mean, variance)}``.
         """
-        if not (isinstance(num_samples, int) and num_samples > 0):
-            raise ValueError(f"Expected num_samples to be a positive int but got {num_samples!r}")
-        first, second = {}, {}
-        devices = [p.device for p in self.parameters() if p.device.type == "cuda"]
-        with torch.random.fork_rng(devices=devices[:1]):
-            torch.manual_seed(seed)
-            for _ in range(num_samples):
-                for name, site in self.trace().nodes.items():
-                    if site["type"] != "sample":
-                        continue
-                    mean, var = site["fn"].mean, site["fn"].variance
-                    first[name] = first.get(name, 0) + mean / num_samples
-                    second[name] = second.get(name, 0) + (var + mean.pow(2)) / num_samples
-        return {name: (first[name], (second[name] - first[name].pow(2)).clamp_min(0)) for name in first}
+
+        def statistic(trace):
+            out = {}
+            for name, site in trace.nodes.items():
+                if site["type"] == "sample":
+                    mean = site["fn"].mean
+                    out[(name, 1)], out[(name, 2)] = mean, site["fn"].variance + mean.pow(2)
+            return out
+
+        m = self.monte_carlo(statistic, num_samples, seed)
+        names = [name for name, order in m if order == 1]
+        return {name: (m[name, 1], (m[name, 2] - m[name, 1].pow(2)).clamp_min(0)) for name in names}

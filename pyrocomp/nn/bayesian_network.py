@@ -65,6 +65,7 @@ class BayesianNetwork(PyroModule):
         net = net if inplace else copy.deepcopy(net)
         if type(net) in BAYESIAN_LAYERS:  # a bare layer: give it a path
             net = nn.Sequential(net)
+        self._plain = (copy.deepcopy(net),)  # structure of the plain network, for export
         converted = 0
         for name, module in list(net.named_modules()):
             layer_prior = _select_prior(prior, name)
@@ -85,9 +86,30 @@ class BayesianNetwork(PyroModule):
             if isinstance(module, BayesianLayer):
                 yield module.site_prefix, module
 
+    def pretrained_device(self):
+        """The device of the network's weights."""
+        return next(iter(self.pretrained().values())).device
+
     def pretrained(self):
         """``{weight site: initial weight}``, the plain network's weights."""
         return {layer.weight_site: layer.weight_init for _, layer in self.bayesian_layers()}
+
+    def to_plain(self, weights):
+        """
+        A plain ``torch.nn`` copy of the network with the given weights and the current point
+        estimates of every other parameter (biases, BatchNorm).
+
+        :param dict weights: ``{layer path: weight}`` for every Bayesian layer.
+        """
+        state = dict(self.net.state_dict())
+        for path, layer in self.bayesian_layers():
+            if path not in weights:
+                raise ValueError(f"Expected a weight for layer {path!r}")
+            state.pop(f"{path}.weight_init")
+            state[f"{path}.weight"] = weights[path].detach().reshape(layer.weight_shape)
+        plain = copy.deepcopy(self._plain[0])
+        plain.load_state_dict(state)
+        return plain.to(next(iter(state.values())).device)
 
     def sample_latents(self):
         """Run every layer's prior (no data); return ``{weight site: weight}``."""

@@ -1,0 +1,84 @@
+import math
+import time
+
+import pyro
+import torch
+from pyro.infer import SVI, TraceMeanField_ELBO
+from tqdm.auto import tqdm
+
+from pyrocomp.pruning.layer_posterior import summarize
+
+from .evaluation import as_loader, classification_error
+
+
+def kl_warmup(epoch, warmup_epochs):
+    r"""KL weight :math:`\beta = \min(1, (e + 1) / E_{warm})` at (0-based) ``epoch``."""
+    return 1.0 if warmup_epochs <= 0 else min(1.0, (epoch + 1) / warmup_epochs)
+
+
+def _kept_and_error(model, guide, eval_data, device):
+    posteriors = summarize(model, guide, num_samples=8)
+    layers = dict(model.bayesian_layers())
+    kept = total = 0
+    weights = {}
+    for path, post in posteriors.items():
+        mask = layers[path].prior.criterion.keep(post).expand(post.weight_mean.shape)
+        kept, total = kept + int(mask.sum()), total + mask.numel()
+        weights[path] = post.weight_mean * mask
+    error = None if eval_data is None else classification_error(model.to_plain(weights), eval_data, device)
+    return kept / total, error
+
+
+def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_warmup_epochs=0, device=None,
+        eval_data=None, seed=0, progress=True, clip_norm=10.0):
+    """
+    Fit a :class:`~pyrocomp.nn.BayesianNetwork` and its guide with Pyro's SVI.
+
+    The likelihood is scaled to the data-set size (``model.dataset_size``, set to
+    ``len(data)`` when unset); the KL weight rises linearly to 1 over ``kl_warmup_epochs``
+    through ``model.kl_scale``. Stops with :class:`FloatingPointError` on a non-finite loss.
+
+    :param data: a loader, a dataset or an ``(x, y)`` pair of tensors.
+    :param int epochs: passes over the data.
+    :param float lr: Adam learning rate (gradients clipped at ``clip_norm``).
+    :param elbo: a Pyro ELBO (default :class:`~pyro.infer.TraceMeanField_ELBO`).
+    :param device: ``"cpu"``, ``"cuda"``, ... (default: where the model is).
+    :param eval_data: optional held-out data; the per-epoch history then has the error of the
+        pruned deterministic network.
+    :returns: per-epoch history: list of dicts with ``epoch, loss, kl_scale, kept_fraction,
+        error, seconds``.
+    """
+    if not (isinstance(epochs, int) and epochs > 0):
+        raise ValueError(f"Expected epochs to be a positive int but got {epochs!r}")
+    if not (lr > 0):
+        raise ValueError(f"Expected lr > 0 but got {lr!r}")
+    device = torch.device(device) if device is not None else model.pretrained_device()
+    model.to(device)
+    guide.to(device)
+    loader = as_loader(data, batch_size, shuffle=True, seed=seed)
+    if model.dataset_size is None:
+        model.dataset_size = len(loader.dataset)
+    elbo = TraceMeanField_ELBO() if elbo is None else elbo
+    svi = SVI(model, guide, pyro.optim.ClippedAdam({"lr": lr, "clip_norm": clip_norm}), elbo)
+    history = []
+    bar = tqdm(range(epochs), desc="fit", disable=not progress, leave=False)
+    model.train()
+    for epoch in bar:
+        model.kl_scale = kl_warmup(epoch, kl_warmup_epochs)
+        start, total, count = time.perf_counter(), 0.0, 0
+        for step, (x, y) in enumerate(loader):
+            loss = svi.step(x.to(device), y.to(device))
+            if not math.isfinite(loss):
+                raise FloatingPointError(
+                    f"The ELBO became {loss} at epoch {epoch}, step {step}; lower the learning rate "
+                    f"(now {lr}) or check the data for non-finite values"
+                )
+            total, count = total + loss, count + len(x)
+        seconds = time.perf_counter() - start
+        kept, error = _kept_and_error(model, guide, eval_data, device)
+        history.append(dict(epoch=epoch + 1, loss=total / count, kl_scale=model.kl_scale, kept_fraction=kept,
+                            error=error, seconds=seconds))
+        bar.set_postfix(loss=f"{total / count:.3g}", kept=f"{100 * kept:.1f}%",
+                        **({} if error is None else {"error": f"{100 * error:.2f}%"}))
+    model.kl_scale = 1.0
+    return history

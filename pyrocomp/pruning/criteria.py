@@ -1,0 +1,59 @@
+from abc import ABC, abstractmethod
+
+import torch
+
+
+class PruningCriterion(ABC):
+    """Base class: one method turning a layer's posterior summary into a keep-mask."""
+
+    @abstractmethod
+    def keep(self, posterior):
+        """
+        :param posterior: a :class:`~pyrocomp.pruning.LayerPosterior`.
+        :returns: boolean mask of the weight's shape, ``True`` where the weight survives.
+        """
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+
+
+class LogAlphaThreshold(PruningCriterion):
+    r"""
+    Keep a weight when its log dropout rate :math:`\log\alpha = \log\sigma^2 - \log\mu^2` is
+    below ``threshold`` (3 for sparse variational dropout, Molchanov et al. 2017).
+    """
+
+    def __init__(self, threshold=3.0):
+        self.threshold = float(threshold)
+
+    def keep(self, posterior):
+        return posterior.log_alpha < self.threshold
+
+
+class ScaleLogAlphaThreshold(PruningCriterion):
+    r"""
+    Keep the weights whose prior scale (a group scale: input neuron, output filter) has a
+    log dropout rate below ``threshold`` — group pruning of Bayesian Compression. Falls back
+    to the per-weight rate for priors that are not Gaussian scale mixtures.
+    """
+
+    def __init__(self, threshold=-1.0):
+        self.threshold = float(threshold)
+
+    def keep(self, posterior):
+        log_alpha = posterior.log_alpha if posterior.scale_log_alpha is None else posterior.scale_log_alpha
+        return log_alpha < self.threshold
+
+
+class AllOf(PruningCriterion):
+    """Keep a weight only when every criterion keeps it."""
+
+    def __init__(self, *criteria):
+        if not criteria or not all(isinstance(c, PruningCriterion) for c in criteria):
+            raise TypeError(f"Expected one or more PruningCriterion but got {criteria!r}")
+        self.criteria = criteria
+
+    def keep(self, posterior):
+        masks = [c.keep(posterior) for c in self.criteria]
+        return torch.stack(torch.broadcast_tensors(*masks)).all(0)

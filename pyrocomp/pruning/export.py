@@ -1,0 +1,160 @@
+r"""
+Physical removal of pruned units: a unit (neuron or channel) between two layers goes when
+it has no surviving incoming weight or no surviving outgoing weight; the tensors shrink with
+``index_select`` and the modules' sizes are updated, so the exported network is really smaller
+and faster. A unit whose incoming weights are all pruned outputs a constant; that constant is
+folded into the next layer's bias before the unit goes.
+
+The layer dependency is read from the execution order of a forward pass: consecutive
+``Linear`` / ``Conv2d`` layers separated only by parameter-free modules (activations, pooling,
+dropout, flatten) and BatchNorm are linked; a pair linked otherwise keeps all its units.
+"""
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+PRUNABLE = (nn.Linear, nn.Conv2d)
+SLICEABLE = (nn.BatchNorm1d, nn.BatchNorm2d)
+
+
+@dataclass
+class LayerStructure:
+    """Sizes of one layer before and after pruning (``macs``: multiply-accumulates per example)."""
+
+    name: str
+    kind: str
+    in_units: int
+    out_units: int
+    in_kept: int
+    out_kept: int
+    weights: int
+    weights_kept: int
+    macs: int
+    macs_kept: int
+
+
+def _units_in(module):
+    return module.in_features if isinstance(module, nn.Linear) else module.in_channels
+
+
+def _units_out(module):
+    return module.out_features if isinstance(module, nn.Linear) else module.out_channels
+
+
+def _record(net, example_input):
+    order, inputs, outputs = [], {}, {}
+    names = {m: n for n, m in net.named_modules()}
+
+    def hook(module, args, output):
+        if module not in inputs:
+            order.append(module)
+            x = args[0].detach()
+            inputs[module] = (x.shape, x.mean(0) if x.dim() == 2 else x.mean((0, 2, 3)) if x.dim() == 4 else None)
+            outputs[module] = output.shape
+
+    leaves = [m for m in net.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(hook) for m in leaves]
+    try:
+        with torch.no_grad():
+            net(example_input)
+    finally:
+        for h in handles:
+            h.remove()
+    return order, inputs, outputs, names
+
+
+def _slice(module, index, dim_kind):
+    """Keep ``index`` of the module's inputs (``"in"``) or outputs (``"out"``)."""
+    with torch.no_grad():
+        if isinstance(module, SLICEABLE):
+            for key in ("weight", "bias"):
+                if getattr(module, key) is not None:
+                    setattr(module, key, nn.Parameter(getattr(module, key)[index].clone()))
+            for key in ("running_mean", "running_var"):
+                if getattr(module, key) is not None:
+                    setattr(module, key, getattr(module, key)[index].clone())
+            module.num_features = len(index)
+            return
+        dim = 1 if dim_kind == "in" else 0
+        module.weight = nn.Parameter(module.weight.index_select(dim, index).clone())
+        if dim_kind == "out" and module.bias is not None:
+            module.bias = nn.Parameter(module.bias[index].clone())
+        if isinstance(module, nn.Linear):
+            setattr(module, "in_features" if dim_kind == "in" else "out_features", len(index))
+        else:
+            setattr(module, "in_channels" if dim_kind == "in" else "out_channels", len(index))
+
+
+def _in_alive(module):
+    if isinstance(module, nn.Conv2d) and module.groups != 1:
+        return torch.ones(module.in_channels, dtype=torch.bool, device=module.weight.device)
+    return module.weight.transpose(0, 1).flatten(1).ne(0).any(1)
+
+
+def _macs(module, out_shape, in_units, out_units):
+    if isinstance(module, nn.Linear):
+        return in_units * out_units
+    kh, kw = module.kernel_size
+    return out_units * (in_units // module.groups) * kh * kw * out_shape[-1] * out_shape[-2]
+
+
+@torch.no_grad()
+def prune_(net, example_input):
+    """
+    Remove, in place, the units of ``net`` that pruning has disconnected.
+
+    :param torch.nn.Module net: a plain network whose pruned weights are zero.
+    :param torch.Tensor example_input: a batch of inputs (sets spatial sizes and the constants
+        folded into biases).
+    :returns: one :class:`LayerStructure` per ``Linear`` / ``Conv2d`` layer, in execution order.
+    """
+    order, inputs, outputs, names = _record(net, example_input)
+    layers = [m for m in order if isinstance(m, PRUNABLE)]
+    info = {m: dict(in_units=_units_in(m), out_units=_units_out(m), weights=m.weight.numel(),
+                    macs=_macs(m, outputs[m], _units_in(m), _units_out(m))) for m in layers}
+    # link consecutive layers
+    for prev, layer in zip(layers, layers[1:]):
+        between = order[order.index(prev) + 1 : order.index(layer)]
+        if any(not isinstance(b, SLICEABLE) and any(True for _ in b.parameters(recurse=False)) for b in between):
+            continue
+        if isinstance(layer, nn.Conv2d) and layer.groups != 1 or isinstance(prev, nn.Conv2d) and prev.groups != 1:
+            continue
+        n_out, n_in = _units_out(prev), _units_in(layer)
+        if n_in % n_out:
+            continue
+        per_unit = n_in // n_out  # features per channel after a flatten
+        used = _in_alive(layer).reshape(n_out, per_unit).any(1)
+        fed = prev.weight.flatten(1).ne(0).any(1)
+        # constants from units with no incoming weights go into the next bias
+        constant = used & ~fed
+        if bool(constant.any()):
+            value = inputs[layer][1].reshape(n_out, per_unit)
+            weight = layer.weight.reshape(layer.weight.shape[0], n_out, per_unit, -1).sum(-1)
+            shift = (weight * (value * constant[:, None])).sum((1, 2))
+            if layer.bias is None:
+                layer.bias = nn.Parameter(torch.zeros_like(shift))
+            layer.bias += shift
+        keep = (used & fed).nonzero().flatten()
+        feature_keep = (keep[:, None] * per_unit + torch.arange(per_unit, device=keep.device)).flatten()
+        _slice(prev, keep, "out")
+        for b in between:
+            if isinstance(b, SLICEABLE):
+                _slice(b, keep, "out")
+        _slice(layer, feature_keep, "in")
+        info[prev]["out_kept"] = len(keep)
+        info[layer]["in_kept_linked"] = len(keep) * per_unit
+    result = []
+    for m in layers:
+        i = info[m]
+        in_kept = i.get("in_kept_linked", int(_in_alive(m).sum()))
+        out_kept = i.get("out_kept", _units_out(m))
+        result.append(
+            LayerStructure(
+                name=names[m], kind=type(m).__name__, in_units=i["in_units"], out_units=i["out_units"],
+                in_kept=in_kept, out_kept=out_kept, weights=i["weights"],
+                weights_kept=int(m.weight.ne(0).sum()), macs=i["macs"],
+                macs_kept=_macs(m, outputs[m], in_kept, out_kept),
+            )
+        )
+    return result
