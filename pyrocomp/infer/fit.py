@@ -67,6 +67,8 @@ def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_wa
         model.kl_scale = kl_warmup(epoch, kl_warmup_epochs)
         start, total, count = time.perf_counter(), 0.0, 0
         for step, (x, y) in enumerate(loader):
+            if not bool(torch.isfinite(x).all()):
+                raise ValueError(f"Expected finite inputs but batch {step} of epoch {epoch} has NaN or inf")
             loss = svi.step(x.to(device), y.to(device))
             if not math.isfinite(loss):
                 raise FloatingPointError(

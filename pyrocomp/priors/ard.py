@@ -19,10 +19,10 @@ class AutomaticRelevanceDetermination(Prior):
     :param float a: Gamma shape.
     :param float b: Gamma rate.
     :param group: ``None`` (per weight), ``"auto"``, ``"in"`` or ``"out"``.
-    :param float threshold: default log-dropout-rate threshold (per weight, or on the group scale).
+    :param float threshold: default threshold of the per-weight marginal log dropout rate.
     """
 
-    def __init__(self, a=1e-2, b=1e-2, group=None, threshold=1.0):
+    def __init__(self, a=1e-2, b=1e-2, group=None, threshold=3.0):
         self.a = positive("a", a)
         self.b = positive("b", b)
         if group not in (None, "auto", "in", "out"):
@@ -42,6 +42,6 @@ class AutomaticRelevanceDetermination(Prior):
 
     @property
     def criterion(self):
-        from pyrocomp.pruning.criteria import LogAlphaThreshold, ScaleLogAlphaThreshold
+        from pyrocomp.pruning.criteria import LogAlphaThreshold
 
-        return LogAlphaThreshold(self.threshold) if self.group is None else ScaleLogAlphaThreshold(self.threshold)
+        return LogAlphaThreshold(self.threshold)

@@ -31,10 +31,11 @@ class GroupHorseshoe(Prior):
 
     :param float tau0: scale of the global half-Cauchy.
     :param str group: ``"auto"``, ``"in"`` or ``"out"`` (see :class:`GroupNormalJeffreys`).
-    :param float threshold: default log-dropout-rate threshold of the group scale.
+    :param float threshold: default threshold of the per-weight marginal log dropout rate; groups
+        go together because their weights share the shrinking scale.
     """
 
-    def __init__(self, tau0=1.0, group="auto", threshold=-1.0):
+    def __init__(self, tau0=1.0, group="auto", threshold=3.0):
         self.tau0 = positive("tau0", tau0)
         self.group = _check_group(group)
         self.threshold = float(threshold)
@@ -47,6 +48,6 @@ class GroupHorseshoe(Prior):
 
     @property
     def criterion(self):
-        from pyrocomp.pruning.criteria import ScaleLogAlphaThreshold
+        from pyrocomp.pruning.criteria import LogAlphaThreshold
 
-        return ScaleLogAlphaThreshold(self.threshold)
+        return LogAlphaThreshold(self.threshold)

@@ -25,7 +25,8 @@ class GroupNormalJeffreys(Prior):
     ``{name}.scale``.
 
     :param str group: ``"auto"``, ``"in"`` or ``"out"``.
-    :param float threshold: default group log-dropout-rate threshold for pruning.
+    :param float threshold: default log-dropout-rate threshold of the group scale; pruning also
+        drops single weights whose marginal log dropout rate exceeds 3.
     """
 
     def __init__(self, group="auto", threshold=-1.0):
@@ -44,6 +45,6 @@ class GroupNormalJeffreys(Prior):
 
     @property
     def criterion(self):
-        from pyrocomp.pruning.criteria import ScaleLogAlphaThreshold
+        from pyrocomp.pruning.criteria import AllOf, LogAlphaThreshold, ScaleLogAlphaThreshold
 
-        return ScaleLogAlphaThreshold(self.threshold)
+        return AllOf(ScaleLogAlphaThreshold(self.threshold), LogAlphaThreshold(3.0))

@@ -18,7 +18,8 @@ class InputOutputNormalJeffreys(Prior):
     (``{name}.scale_out``). For Conv2d the input scales are per input channel, a finer choice
     than the paper's single input scale, so that input channels can be removed too.
 
-    :param float threshold: default log-dropout-rate threshold on the product scale.
+    :param float threshold: default log-dropout-rate threshold on the product scale; pruning also
+        drops single weights whose marginal log dropout rate exceeds 3.
     """
 
     def __init__(self, threshold=-1.0):
@@ -34,6 +35,6 @@ class InputOutputNormalJeffreys(Prior):
 
     @property
     def criterion(self):
-        from pyrocomp.pruning.criteria import ScaleLogAlphaThreshold
+        from pyrocomp.pruning.criteria import AllOf, LogAlphaThreshold, ScaleLogAlphaThreshold
 
-        return ScaleLogAlphaThreshold(self.threshold)
+        return AllOf(ScaleLogAlphaThreshold(self.threshold), LogAlphaThreshold(3.0))

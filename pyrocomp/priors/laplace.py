@@ -22,7 +22,7 @@ class LaplacePrior(Prior):
     :param float threshold: default per-weight log-dropout-rate threshold.
     """
 
-    def __init__(self, rate=10.0, threshold=1.0):
+    def __init__(self, rate=10.0, threshold=3.0):
         self.rate = positive("rate", rate)
         self.threshold = float(threshold)
 

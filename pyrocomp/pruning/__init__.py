@@ -1,6 +1,6 @@
 from .bits import bit_precision
 from .compress import Compression, compress
-from .criteria import AllOf, LogAlphaThreshold, PruningCriterion, ScaleLogAlphaThreshold
+from .criteria import AllOf, GroupLogAlphaThreshold, LogAlphaThreshold, PruningCriterion, ScaleLogAlphaThreshold
 from .export import LayerStructure, prune_
 from .layer_posterior import LayerPosterior, summarize
 from .report import CompressionReport, LayerReport
@@ -8,6 +8,7 @@ from .report import CompressionReport, LayerReport
 __all__ = [
     "AllOf",
     "Compression",
+    "GroupLogAlphaThreshold",
     "CompressionReport",
     "LayerPosterior",
     "LayerReport",

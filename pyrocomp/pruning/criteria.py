@@ -57,3 +57,28 @@ class AllOf(PruningCriterion):
     def keep(self, posterior):
         masks = [c.keep(posterior) for c in self.criteria]
         return torch.stack(torch.broadcast_tensors(*masks)).all(0)
+
+
+class GroupLogAlphaThreshold(PruningCriterion):
+    r"""
+    Keep the weights of an input unit (``group="in"``) or output unit (``"out"``) when the
+    group's log dropout rate of the marginal weight posterior,
+
+    .. math:: \log\alpha_g = \log \sum_{ij \in g} \sigma_{ij}^2 - \log \sum_{ij \in g} \mu_{ij}^2,
+
+    is below ``threshold``. It reduces to the per-weight rate for groups of one, and applies to
+    any prior, including those whose scales have proper (log-normal) posteriors, where an
+    irrelevant group shows as a small scale rather than an uncertain one.
+    """
+
+    def __init__(self, threshold=0.0, group="in"):
+        if group not in ("in", "out"):
+            raise ValueError(f"Expected group in ('in', 'out') but got {group!r}")
+        self.threshold, self.group = float(threshold), group
+
+    def keep(self, posterior):
+        mean, var = posterior.weight_mean, posterior.weight_variance
+        dims = [d for d in range(mean.dim()) if d != (1 if self.group == "in" else 0)]
+        tiny = torch.finfo(mean.dtype).tiny
+        log_alpha = var.sum(dims, keepdim=True).clamp_min(tiny).log() - mean.pow(2).sum(dims, keepdim=True).clamp_min(tiny).log()
+        return (log_alpha < self.threshold).expand(mean.shape)

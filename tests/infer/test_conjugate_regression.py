@@ -1,0 +1,43 @@
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro.infer import SVI, TraceMeanField_ELBO
+from torch import nn
+
+from pyrocomp import AutoCompressionGuide, BayesianNetwork
+from pyrocomp.nn import GaussianLikelihood
+from pyrocomp.priors import Prior
+
+
+class FixedGaussian(Prior):
+    """w ~ N(0, s0^2): conjugate to a Gaussian likelihood."""
+
+    def __init__(self, s0):
+        self.s0 = s0
+
+    def __call__(self, name, layer):
+        shape = layer.weight_shape
+        return pyro.sample(f"{name}.weight", dist.Normal(layer.full(shape, 0.0), layer.full(shape, self.s0)).to_event(2))
+
+
+def test_svi_recovers_the_conjugate_posterior():
+    torch.manual_seed(0)
+    n, d, noise, s0 = 200, 3, 0.5, 1.0
+    x = torch.randn(n, d) * torch.tensor([1.0, 0.3, 2.0])
+    w_true = torch.tensor([[1.5, -2.0, 0.3]])
+    y = x @ w_true.T + noise * torch.randn(n, 1)
+    # exact posterior: precision L = X'X / noise^2 + I / s0^2, mean = L^-1 X'y / noise^2
+    precision = x.T @ x / noise**2 + torch.eye(d) / s0**2
+    mean = torch.linalg.solve(precision, x.T @ y / noise**2).T
+    # the mean-field optimum has the exact mean and variances 1 / diag(precision)
+    var = 1 / precision.diagonal()
+
+    bnn = BayesianNetwork(nn.Linear(d, 1, bias=False), FixedGaussian(s0), likelihood=GaussianLikelihood(noise))
+    guide = AutoCompressionGuide(bnn, init_scale=0.1)
+    svi = SVI(bnn, guide, pyro.optim.ClippedAdam({"lr": 0.03, "lrd": 0.9985}), TraceMeanField_ELBO())
+    for _ in range(3000):
+        svi.step(x, y)
+    moments = guide.moments(num_samples=1)
+    q_mean, q_var = moments["0.weight"]
+    assert torch.allclose(q_mean, mean, atol=5e-3)
+    assert torch.allclose(q_var[0], var, rtol=0.1)

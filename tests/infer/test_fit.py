@@ -1,0 +1,70 @@
+import pyro
+import pytest
+import torch
+from torch import nn
+
+from pyrocomp import AutoCompressionGuide, BayesianNetwork
+from pyrocomp.infer import classification_error, fit, kl_warmup
+from pyrocomp.priors import LogUniformPrior
+
+
+def _setup():
+    torch.manual_seed(0)
+    x, y = torch.randn(60, 4), torch.randint(0, 3, (60,))
+    model = BayesianNetwork(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)), LogUniformPrior())
+    return model, AutoCompressionGuide(model), x, y
+
+
+def test_history_warmup_and_dataset_size():
+    model, guide, x, y = _setup()
+    history = fit(model, guide, (x, y), epochs=3, batch_size=20, kl_warmup_epochs=3, eval_data=(x, y), progress=False)
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert [h["kl_scale"] for h in history] == pytest.approx([1 / 3, 2 / 3, 1.0])
+    assert model.dataset_size == 60 and model.kl_scale == 1.0
+    assert all(0 <= h["kept_fraction"] <= 1 and 0 <= h["error"] <= 1 and h["loss"] > 0 for h in history)
+
+
+def test_kl_warmup_schedule():
+    assert [kl_warmup(e, 4) for e in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
+    assert kl_warmup(0, 0) == 1.0
+
+
+def test_non_finite_inputs_are_refused():
+    model, guide, x, y = _setup()
+    x[5, 0] = float("nan")
+    with pytest.raises(ValueError, match="batch 0 of epoch 0 has NaN"):
+        fit(model, guide, (x, y), epochs=1, batch_size=60, progress=False)
+
+
+def test_diverged_loss_stops_with_a_clear_error():
+    model, guide, x, y = _setup()
+    with torch.no_grad():
+        guide.posteriors["0/weight"].loc[0, 0] = float("inf")
+    with pyro.validation_enabled(False), pytest.raises(FloatingPointError, match="epoch 0, step 0"):
+        fit(model, guide, (x, y), epochs=1, batch_size=60, progress=False)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(epochs=0), "epochs"), (dict(epochs=1, lr=-1.0), "lr"), (dict(epochs=1, batch_size=0), "batch_size"),
+])
+def test_bad_arguments(kwargs, match):
+    model, guide, x, y = _setup()
+    with pytest.raises(ValueError, match=match):
+        fit(model, guide, (x, y), progress=False, **kwargs)
+
+
+def test_bad_data():
+    model, guide, x, y = _setup()
+    with pytest.raises(ValueError, match="equal length"):
+        fit(model, guide, (x, y[:3]), epochs=1, progress=False)
+    with pytest.raises(TypeError, match="DataLoader"):
+        fit(model, guide, [1, 2, 3], epochs=1, progress=False)
+
+
+def test_classification_error_oracle():
+    net = nn.Linear(2, 2)
+    with torch.no_grad():
+        net.weight.copy_(torch.eye(2))
+        net.bias.zero_()
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [2.0, 1.0], [0.0, 3.0]])
+    assert classification_error(net, (x, torch.tensor([0, 1, 1, 1]))) == 0.25

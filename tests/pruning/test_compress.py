@@ -1,0 +1,95 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from pyrocomp import AutoCompressionGuide, BayesianNetwork
+from pyrocomp.pruning import AllOf, LogAlphaThreshold, ScaleLogAlphaThreshold, compress, prune_, summarize
+from pyrocomp.priors import GroupNormalJeffreys, LogUniformPrior
+
+
+def _vd_mlp(weights0, keep0, weights2, keep2):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    with torch.no_grad():
+        net[0].bias.copy_(torch.tensor([0.1, 0.7, -0.2]))
+    bnn = BayesianNetwork(net, LogUniformPrior())
+    guide = AutoCompressionGuide(bnn)
+    with torch.no_grad():
+        for key, w, keep in (("0/weight", weights0, keep0), ("2/weight", weights2, keep2)):
+            post = guide.posteriors[key]
+            post.loc.copy_(w)
+            # log alpha = log(sigma^2 / mu^2) = -4.6 where kept, +4.6 where pruned
+            post.log_scale.copy_((w.abs() * torch.where(keep, 0.1, 10.0)).log())
+    return bnn, guide
+
+
+def test_hand_built_posterior_gives_known_masks_architecture_and_rates():
+    w0 = torch.tensor([[0.5, -0.4, 0.3, 0.2], [0.6, 0.1, -0.3, 0.2], [0.2, 0.9, 0.1, -0.5]])
+    k0 = torch.tensor([[1, 1, 0, 0], [0, 0, 0, 0], [0, 1, 0, 0]], dtype=torch.bool)
+    w2 = torch.tensor([[0.7, -0.8, 0.3], [-0.6, 0.4, 0.2]])
+    k2 = torch.tensor([[1, 1, 0], [1, 0, 0]], dtype=torch.bool)
+    bnn, guide = _vd_mlp(w0, k0, w2, k2)
+
+    post = summarize(bnn, guide, num_samples=2)
+    assert torch.allclose(post["0"].log_alpha, torch.where(k0, -2 * math.log(10), 2 * math.log(10)), atol=1e-4)
+
+    x = torch.randn(64, 4)
+    c = compress(bnn, guide, x, criterion=LogAlphaThreshold(3.0))
+    assert torch.equal(c.masks["0"], k0) and torch.equal(c.masks["2"], k2)
+    # hidden unit 1 has no incoming weight (its constant relu(0.7) is folded), unit 2 no outgoing one
+    r = c.report
+    assert r.architecture_dense == "4-3" and r.architecture == "2-1"
+    assert (r.weights, r.weights_kept) == (18, 4)
+    assert r.cr_prune == pytest.approx(4.5) and r.wr_percent == pytest.approx(400 / 18)
+    assert (r.macs, r.macs_kept) == (18, 4) and r.flops_reduction_percent == pytest.approx(100 * 14 / 18)
+    assert c.network[0].weight.shape == (1, 4) and c.network[2].weight.shape == (2, 1)
+    # the exported network computes what the masked deterministic network computes
+    masked = bnn.to_plain({p: w * m for p, w, m in ((p, post[p].weight_mean, c.masks[p]) for p in post)})
+    assert torch.allclose(c.network(x), masked(x), atol=1e-6)
+    assert r.cr_bits > r.cr_prune
+    assert "2-1" in r.to_markdown() and r.to_dict()["params_nonzero"] == 4
+
+
+def test_export_through_conv_batchnorm_pool_flatten():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                        nn.Linear(4 * 3 * 3, 5), nn.ReLU(), nn.Linear(5, 3))
+    net[1].running_mean.uniform_(-0.2, 0.2)
+    net[1].running_var.uniform_(0.5, 2.0)
+    net.eval()
+    with torch.no_grad():
+        net[0].weight[1] = 0  # filter 1: a constant channel, folded into the linear bias
+        net[5].weight[:, 18:27] = 0  # channel 2 feeds nothing
+    x = torch.randn(8, 1, 8, 8)
+    expected = net(x)
+    layers = prune_(net, x)
+    assert net[0].out_channels == 2 and net[1].num_features == 2 and net[5].in_features == 18
+    assert torch.allclose(net(x), expected, atol=1e-5)
+    conv = layers[0]
+    assert (conv.macs, conv.macs_kept) == (4 * 9 * 36, 2 * 9 * 36)
+    assert [s.name for s in layers] == ["0", "5", "7"]
+
+
+def test_group_criterion_prunes_whole_input_neurons():
+    torch.manual_seed(0)
+    bnn = BayesianNetwork(nn.Sequential(nn.Linear(5, 4), nn.ReLU(), nn.Linear(4, 2)), GroupNormalJeffreys())
+    guide = AutoCompressionGuide(bnn)
+    with torch.no_grad():
+        scale = guide.posteriors["0/scale"]
+        scale.loc[0, 3] = 1e-3  # noise dominates: log alpha_z = log(0.01^2 / 1e-6) = 4.6
+    c = compress(bnn, guide, torch.randn(16, 5), num_samples=512)
+    assert c.masks["0"][:, 3].logical_not().all() and c.masks["0"][:, [0, 1, 2, 4]].all()
+    assert c.report.architecture == "4-4"
+    both = AllOf(ScaleLogAlphaThreshold(-1.0), LogAlphaThreshold(3.0))
+    assert torch.equal(both.keep(c.posteriors["0"]), c.masks["0"])
+
+
+def test_bad_criterion_is_a_type_error():
+    bnn, guide = _vd_mlp(torch.ones(3, 4), torch.ones(3, 4, dtype=torch.bool), torch.ones(2, 3),
+                         torch.ones(2, 3, dtype=torch.bool))
+    with pytest.raises(TypeError, match="PruningCriterion"):
+        compress(bnn, guide, torch.randn(2, 4), criterion=3.0)
+    with pytest.raises(TypeError, match="PruningCriterion"):
+        AllOf()
