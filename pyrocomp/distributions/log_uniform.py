@@ -47,7 +47,8 @@ class LogUniform(TorchDistribution):
         if self._validate_args:
             self._validate_sample(value)
         shape = broadcast_shape(value.shape, self.batch_shape)
-        return (-value.abs().log()).expand(shape)
+        # the density is infinite at 0: floor |x| at the smallest normal number so sums stay finite
+        return (-value.abs().clamp_min(torch.finfo(value.dtype).tiny).log()).expand(shape)
 
     def sample(self, sample_shape=torch.Size()):
         raise NotImplementedError("LogUniform is improper and cannot be sampled")

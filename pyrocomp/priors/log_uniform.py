@@ -13,9 +13,20 @@ class LogUniformPrior(Prior):
     .. math:: p(w_{ij}) \propto 1/|w_{ij}|.
 
     Improper; its KL against the Gaussian posterior is Molchanov's approximation
-    (paper 003 §4.3). Pruned where :math:`\log\alpha_{ij} > 3`.
+    (paper 003 §4.3). Pruned where :math:`\log\alpha_{ij}` exceeds ``threshold``.
+
+    :param float threshold: log-dropout-rate threshold (3 in Molchanov et al. 2017).
     """
+
+    def __init__(self, threshold=3.0):
+        self.threshold = float(threshold)
 
     def __call__(self, name, layer):
         shape = layer.weight_shape
         return pyro.sample(f"{name}.weight", LogUniform(shape, device=layer.weight_init.device).to_event(len(shape)))
+
+    @property
+    def criterion(self):
+        from pyrocomp.pruning.criteria import LogAlphaThreshold
+
+        return LogAlphaThreshold(self.threshold)

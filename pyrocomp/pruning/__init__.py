@@ -2,6 +2,7 @@ from .bits import bit_precision
 from .compress import Compression, compress
 from .criteria import AllOf, GroupLogAlphaThreshold, LogAlphaThreshold, PruningCriterion, ScaleLogAlphaThreshold
 from .export import LayerStructure, prune_
+from .io import load_compressed, resize_to_state_dict_, save_compressed
 from .layer_posterior import LayerPosterior, summarize
 from .report import CompressionReport, LayerReport
 
@@ -18,6 +19,9 @@ __all__ = [
     "ScaleLogAlphaThreshold",
     "bit_precision",
     "compress",
+    "load_compressed",
+    "resize_to_state_dict_",
+    "save_compressed",
     "prune_",
     "summarize",
 ]

@@ -36,6 +36,7 @@ def test_non_finite_inputs_are_refused():
         fit(model, guide, (x, y), epochs=1, batch_size=60, progress=False)
 
 
+@pytest.mark.filterwarnings("ignore:Encountered NaN")
 def test_diverged_loss_stops_with_a_clear_error():
     model, guide, x, y = _setup()
     with torch.no_grad():

@@ -1,0 +1,29 @@
+# Two entry points from a fresh clone: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.pyrocomp-installed
+
+.PHONY: demo test setup benchmarks clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/pyrocomp compress --model lenet5-caffe --prior vd --dataset mnist5k \
+		--pretrain-epochs 5 --epochs 20 --lr 1e-3 --finetune-epochs 2 --out runs/demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+benchmarks: $(STAMP)
+	$(PY) benchmarks/priors.py --out results
+
+clean:
+	rm -rf runs results .pytest_cache

@@ -1,0 +1,245 @@
+"""
+The ``pyrocomp`` command: ``pyrocomp compress ...`` and ``pyrocomp list``.
+"""
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import pyro
+import torch
+
+from pyrocomp.data import DATASETS, DataError, load_dataset
+from pyrocomp.guides import AutoCompressionGuide
+from pyrocomp.infer import classification_error, fit, train
+from pyrocomp.models import MODELS, build_model
+from pyrocomp.nn import BayesianNetwork
+from pyrocomp.plots import plot_history, plot_masks
+from pyrocomp.priors import PRIORS, get_prior
+from pyrocomp.pruning import compress, load_compressed, save_compressed
+
+log = logging.getLogger("pyrocomp")
+
+ELBOS = {
+    "meanfield": ("pyro.infer.TraceMeanField_ELBO", "closed-form KL terms where registered, Monte Carlo elsewhere"),
+    "trace": ("pyro.infer.Trace_ELBO", "Monte-Carlo KL terms"),
+}
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(message)
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer but got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer but got {value}")
+    return value
+
+
+def _non_negative_int(text):
+    value = int(text) if text.lstrip("-").isdigit() else None
+    if value is None or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer but got {text!r}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number but got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number but got {value}")
+    return value
+
+
+def _choice(names, kind):
+    def parse(text):
+        if text not in names:
+            raise argparse.ArgumentTypeError(f"unknown {kind} {text!r}; expected one of {', '.join(sorted(names))}")
+        return text
+
+    return parse
+
+
+def build_parser():
+    parser = _Parser(prog="pyrocomp", description="Bayesian compression of neural networks with Pyro.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("list", help="list the models, priors and data sets")
+    c = sub.add_parser("compress", help="train, fit a sparsity prior, prune, fine-tune, evaluate and report")
+    c.add_argument("--model", required=True, type=_choice(MODELS, "model"))
+    c.add_argument("--prior", required=True, type=_choice(PRIORS, "prior"))
+    c.add_argument("--dataset", required=True, type=_choice(DATASETS, "dataset"))
+    c.add_argument("--data-dir", default=None, help="directory of the torchvision data sets")
+    c.add_argument("--pretrain-epochs", type=_non_negative_int, default=10)
+    c.add_argument("--init", default=None, help="state dict of the dense network instead of pre-training")
+    c.add_argument("--epochs", type=_positive_int, default=30, help="SVI epochs")
+    c.add_argument("--batch-size", type=_positive_int, default=100)
+    c.add_argument("--lr", type=_positive_float, default=1e-3)
+    c.add_argument("--pretrain-lr", type=_positive_float, default=1e-3)
+    c.add_argument("--kl-warmup-epochs", type=_non_negative_int, default=0)
+    c.add_argument("--elbo", default="meanfield", type=_choice(ELBOS, "ELBO"))
+    c.add_argument("--threshold", type=float, default=None, help="log dropout-rate threshold of the prior's criterion")
+    c.add_argument("--finetune-epochs", type=_non_negative_int, default=0)
+    c.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--out", default="runs/compress", help="output directory")
+    c.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def _list():
+    print("models:")
+    for name, fn in MODELS.items():
+        print(f"  {name:14s} {fn.__doc__.strip().splitlines()[0]}")
+    print("priors:")
+    for name, cls in PRIORS.items():
+        print(f"  {name:14s} {cls.__doc__.strip().splitlines()[0].rstrip(':')}")
+    print("datasets:")
+    for name, fn in DATASETS.items():
+        print(f"  {name:14s} {fn.__doc__.strip().splitlines()[0]}")
+    print("elbos:")
+    for name, (cls, what) in ELBOS.items():
+        print(f"  {name:14s} {cls}: {what}")
+
+
+def _device(text):
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise UsageError(f"unknown device {text!r}; expected cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"device {text!r} requested but CUDA is not available")
+    return device
+
+
+def _elbo(name):
+    return pyro.infer.TraceMeanField_ELBO() if name == "meanfield" else pyro.infer.Trace_ELBO()
+
+
+def compress_command(args):
+    """Run ``pyrocomp compress``; returns the report dictionary."""
+    device = _device(args.device)
+    prior_kwargs = {} if args.threshold is None else {"threshold": args.threshold}
+    prior = get_prior(args.prior, **prior_kwargs)
+    data = load_dataset(args.dataset, args.data_dir, seed=args.seed)
+    try:
+        net = build_model(args.model, data.input_shape, data.num_classes)
+    except ValueError as error:
+        raise UsageError(f"{error} (data set {args.dataset!r})") from None
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(args.seed)
+    pyro.set_rng_seed(args.seed)
+    pyro.clear_param_store()
+    progress = not args.quiet
+
+    start = time.perf_counter()
+    if args.init:
+        try:
+            state = torch.load(args.init, map_location="cpu", weights_only=True)
+            net.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
+        except (OSError, RuntimeError, KeyError, TypeError) as error:
+            raise UsageError(f"cannot load --init {args.init!r}: {str(error).splitlines()[0]}") from None
+        net.to(device)
+    else:
+        train(net, data.train, epochs=args.pretrain_epochs, lr=args.pretrain_lr, batch_size=args.batch_size,
+              device=device, seed=args.seed, progress=progress, desc="pretrain")
+    pretrain_s = time.perf_counter() - start
+    dense_error = classification_error(net, data.test, device)
+
+    model = BayesianNetwork(net, prior, dataset_size=len(data.train))
+    guide = AutoCompressionGuide(model)
+    start = time.perf_counter()
+    history = fit(model, guide, data.train, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                  elbo=_elbo(args.elbo), kl_warmup_epochs=args.kl_warmup_epochs, device=device,
+                  eval_data=data.test, seed=args.seed, progress=progress)
+    fit_s = time.perf_counter() - start
+
+    example = torch.stack([data.train[i][0] for i in range(min(256, len(data.train)))]).to(device)
+    result = compress(model, guide, example)
+    if args.finetune_epochs:
+        train(result.network, data.train, epochs=args.finetune_epochs, lr=args.pretrain_lr * 0.1,
+              batch_size=args.batch_size, device=device, seed=args.seed, keep_zeros=True, progress=progress,
+              desc="finetune")
+    report = result.report
+    report.error = classification_error(result.network, data.test, device)
+
+    save_compressed(out / "compressed.pt", result.network, result.masks, model=args.model, dataset=args.dataset,
+                    prior=args.prior, error=report.error, architecture=report.architecture)
+    plot_masks(result.masks, out / "kept_weights.png", title=f"{args.model} / {args.prior} / {args.dataset}")
+    plot_history(history, out / "training.png")
+
+    compressed = report.to_dict()
+    layers = compressed.pop("layers")
+    summary = {
+        "model": args.model, "prior": args.prior, "dataset": args.dataset, "seed": args.seed,
+        "epochs": args.epochs, "elbo": args.elbo, "device": str(device),
+        "dense": {"error": dense_error, "params": report.weights, "flops": report.macs,
+                  "architecture": report.architecture_dense},
+        "compressed": {k: compressed[k] for k in ("error", "params_nonzero", "wr_percent", "cr_prune", "cr_bits",
+                                                   "flops", "flops_reduction_percent", "architecture",
+                                                   "bits_per_layer")},
+        "layers": layers,
+        "timing": {"pretrain_s": pretrain_s, "fit_s": fit_s, "s_per_epoch": fit_s / args.epochs},
+        "history": history,
+        "files": {"compressed": "compressed.pt", "kept_weights": "kept_weights.png", "training": "training.png"},
+    }
+    (out / "report.json").write_text(json.dumps(summary, indent=2))
+    table = _markdown(summary, report)
+    (out / "report.md").write_text(table + "\n")
+    print(table)
+    return summary
+
+
+def _markdown(summary, report):
+    d, c = summary["dense"], summary["compressed"]
+    head = [
+        f"# pyrocomp compress: {summary['model']} / {summary['prior']} / {summary['dataset']} (seed {summary['seed']})",
+        "",
+        "| network | error % | architecture | kept weights | |w!=0|/|w| % | CR_prune | CR_bits | MACs | FLOPs reduction % |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| dense | {100 * d['error']:.2f} | {d['architecture']} | {d['params']:,} | 100.00 | 1.0 | 1.0 | {d['flops']:,} | 0.0 |",
+        f"| compressed | {100 * c['error']:.2f} | {c['architecture']} | {c['params_nonzero']:,} | {c['wr_percent']:.2f} "
+        f"| {c['cr_prune']:.1f} | {c['cr_bits']:.1f} | {c['flops']:,} | {c['flops_reduction_percent']:.1f} |",
+        "",
+        f"fit {summary['timing']['fit_s']:.1f} s ({summary['timing']['s_per_epoch']:.2f} s/epoch), "
+        f"pretrain {summary['timing']['pretrain_s']:.1f} s",
+        "",
+    ]
+    return "\n".join(head + report.to_markdown().splitlines()[:-2])
+
+
+def main(argv=None):
+    """Entry point of the ``pyrocomp`` console script; returns the exit status."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "list":
+            _list()
+        else:
+            compress_command(args)
+    except (UsageError, DataError) as error:
+        print(f"pyrocomp: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def run():
+    """Console-script wrapper: ``sys.exit(main())``."""
+    sys.exit(main())

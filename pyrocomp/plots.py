@@ -1,0 +1,61 @@
+"""Pictures of a compression run: kept-weight patterns (paper 001 Figs. 1 and 8) and training curves."""
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+
+def mask_image(mask):
+    """
+    A 2-D picture of a weight mask: a Linear mask as its ``out × in`` matrix; a Conv2d mask
+    ``(out, in, kh, kw)`` as a grid of kernels, ``out`` rows by ``in`` columns, one pixel per tap
+    with a one-pixel gap between kernels.
+    """
+    mask = mask.detach().float().cpu()
+    if mask.dim() == 2:
+        return mask
+    out, inp, kh, kw = mask.shape
+    view = torch.full((out, kh + 1, inp, kw + 1), 0.5)
+    view[:, :kh, :, :kw] = mask.permute(0, 2, 1, 3)
+    return view.reshape(out * (kh + 1), inp * (kw + 1))[:-1, :-1]
+
+
+def plot_masks(masks, path, title=None):
+    """One panel per layer: kept weights dark, pruned light. Writes a PNG to ``path``."""
+    n = len(masks)
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 4 * rows), squeeze=False)
+    for ax, (name, mask) in zip(axes.flat, masks.items()):
+        ax.imshow(mask_image(mask).numpy(), cmap="Greys", vmin=0, vmax=1, interpolation="nearest", aspect="auto")
+        kept = float(mask.float().mean())
+        ax.set_title(f"{name} {tuple(mask.shape)}: {100 * kept:.1f}% kept", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_history(history, path):
+    """Loss, test error of the pruned network and kept weights per epoch. Writes a PNG to ``path``."""
+    epochs = [h["epoch"] for h in history]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
+    axes[0].plot(epochs, [h["loss"] for h in history])
+    axes[0].set(title="negative ELBO per example", xlabel="epoch", yscale="log")
+    errors = [h["error"] for h in history]
+    if any(e is not None for e in errors):
+        axes[1].plot(epochs, [100 * e for e in errors])
+    axes[1].set(title="error of the pruned network (%)", xlabel="epoch")
+    axes[2].plot(epochs, [100 * h["kept_fraction"] for h in history])
+    axes[2].set(title="kept weights (%)", xlabel="epoch", yscale="log")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

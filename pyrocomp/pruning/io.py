@@ -1,0 +1,71 @@
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+def save_compressed(path, network, masks, **metadata):
+    """
+    Save a pruned network's state dict, its masks and ``metadata`` (plain values) to ``path``
+    atomically: a file is written next to it, flushed and renamed, so an existing file is never
+    lost or left half-written. Readable with ``torch.load(path, weights_only=True)``.
+    """
+    path = Path(path)
+    payload = {
+        "state_dict": {k: v.detach().cpu() for k, v in network.state_dict().items()},
+        "masks": {k: v.detach().cpu() for k, v in masks.items()},
+        "metadata": metadata,
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def resize_to_state_dict_(net, state_dict):
+    """
+    Shrink, in place, the ``Linear``, ``Conv2d`` and ``BatchNorm`` layers of a dense network to
+    the shapes of a pruned state dict, then load it.
+    """
+    with torch.no_grad():
+        for name, module in net.named_modules():
+            key = f"{name}.weight" if name else "weight"
+            if key not in state_dict:
+                continue
+            shape = state_dict[key].shape
+            if isinstance(module, nn.Linear):
+                module.out_features, module.in_features = shape
+            elif isinstance(module, nn.Conv2d):
+                module.out_channels, module.in_channels = shape[0], shape[1] * module.groups
+            elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                module.num_features = shape[0]
+                for buf in ("running_mean", "running_var"):
+                    setattr(module, buf, torch.empty(shape[0]))
+            else:
+                continue
+            module.weight = nn.Parameter(torch.empty(shape))
+            bias_key = f"{name}.bias" if name else "bias"
+            if bias_key in state_dict:
+                module.bias = nn.Parameter(torch.empty(state_dict[bias_key].shape))
+    net.load_state_dict(state_dict)
+    return net
+
+
+def load_compressed(path, net, map_location="cpu"):
+    """
+    Load a file written by :func:`save_compressed` into ``net`` (a dense network of the same
+    architecture, resized in place).
+
+    :returns: ``(net, masks, metadata)``.
+    """
+    payload = torch.load(path, map_location=map_location, weights_only=True)
+    resize_to_state_dict_(net, payload["state_dict"])
+    return net.eval(), payload["masks"], payload["metadata"]

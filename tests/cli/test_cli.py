@@ -1,0 +1,92 @@
+import json
+
+import pytest
+import torch
+
+from pyrocomp.cli import main
+from pyrocomp.models import build_model
+from pyrocomp.infer import classification_error
+from pyrocomp.data import load_dataset
+from pyrocomp.pruning import load_compressed
+
+DENSE = {"error", "params", "flops"}
+COMPRESSED = {"error", "params_nonzero", "wr_percent", "cr_prune", "cr_bits", "flops", "flops_reduction_percent",
+              "architecture", "bits_per_layer"}
+LAYER = {"name", "kind", "weights", "weights_kept", "in_units", "in_kept", "out_units", "out_kept", "bits", "macs",
+         "macs_kept"}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    status = main(["compress", "--model", "lenet5-caffe", "--prior", "vd", "--dataset", "mnist5k",
+                   "--pretrain-epochs", "1", "--epochs", "2", "--finetune-epochs", "1", "--out", str(out), "--quiet"])
+    return status, out
+
+
+def test_compress_end_to_end_on_mnist5k(run):
+    status, out = run
+    assert status == 0
+    report = json.loads((out / "report.json").read_text())
+    assert {"model", "prior", "dataset", "seed", "epochs", "dense", "compressed", "layers", "timing"} <= set(report)
+    assert DENSE <= set(report["dense"]) and COMPRESSED <= set(report["compressed"])
+    assert all(LAYER <= set(layer) for layer in report["layers"]) and len(report["layers"]) == 4
+    assert {"pretrain_s", "fit_s", "s_per_epoch"} <= set(report["timing"])
+    c = report["compressed"]
+    assert 0 < c["wr_percent"] < 100 and c["cr_prune"] == pytest.approx(100 / c["wr_percent"])
+    assert c["cr_bits"] > c["cr_prune"] and len(c["bits_per_layer"]) == 4
+    assert report["dense"]["architecture"] == "20-50-800-500"
+    assert len(report["history"]) == 2
+    for name in ("report.md", "kept_weights.png", "training.png"):
+        assert (out / name).stat().st_size > 0
+    assert "| compressed |" in (out / "report.md").read_text()
+
+
+def test_compressed_file_reloads_and_reproduces_the_error(run):
+    _, out = run
+    report = json.loads((out / "report.json").read_text())
+    net, masks, metadata = load_compressed(out / "compressed.pt", build_model("lenet5-caffe", (1, 28, 28), 10))
+    data = load_dataset("mnist5k")
+    assert classification_error(net, data.test) == pytest.approx(report["compressed"]["error"])
+    assert metadata["architecture"] == report["compressed"]["architecture"]
+    assert set(masks) == {"0", "3", "7", "9"} and masks["7"].shape == (500, 800)
+    payload = torch.load(out / "compressed.pt", weights_only=True)
+    assert set(payload) == {"state_dict", "masks", "metadata"}
+
+
+def test_list(capsys):
+    assert main(["list"]) == 0
+    text = capsys.readouterr().out
+    for name in ("lenet300", "lenet5-caffe", "lenet5", "alexnet", "vgg11", "vd", "group-nj", "group-hs", "io-nj",
+                 "laplace", "ard", "mnist5k", "digits", "breast-cancer", "mnist", "fashion-mnist", "cifar10",
+                 "cifar100"):
+        assert f"  {name} " in text
+
+
+BASE = ["compress", "--model", "lenet300", "--prior", "vd", "--dataset", "digits", "--quiet"]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["compress", "--model", "resnet", "--prior", "vd", "--dataset", "digits"], "unknown model 'resnet'"),
+    (["compress", "--model", "lenet300", "--prior", "spike", "--dataset", "digits"], "unknown prior 'spike'"),
+    (["compress", "--model", "lenet300", "--prior", "vd", "--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+    (BASE + ["--epochs", "0"], "expected a positive integer but got 0"),
+    (BASE + ["--epochs", "-3"], "expected a positive integer"),
+    (BASE + ["--lr", "0"], "expected a positive number"),
+    (BASE + ["--pretrain-epochs", "-1"], "non-negative integer"),
+    (["compress", "--model", "lenet300", "--prior", "vd", "--dataset", "mnist", "--data-dir", "/nonexistent/dir"],
+     "does not exist"),
+    (["compress", "--model", "lenet300", "--prior", "vd", "--dataset", "cifar10", "--data-dir", "/"],
+     "cifar-10-batches-py"),
+    (["compress", "--model", "lenet5-caffe", "--prior", "vd", "--dataset", "digits"], "does not fit inputs of shape (1, 8, 8)"),
+    (["compress", "--model", "vgg11", "--prior", "vd", "--dataset", "breast-cancer"], "needs image inputs"),
+    (BASE + ["--device", "cuda:7"] if not torch.cuda.is_available() else BASE + ["--device", "tpu"], "device"),
+    (BASE + ["--init", "/nonexistent.pt"], "cannot load --init"),
+    ([], "required"),
+])
+def test_bad_arguments_exit_2_with_one_line(argv, message, capsys, tmp_path):
+    assert main(argv + (["--out", str(tmp_path)] if argv and argv[0] == "compress" else [])) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("pyrocomp: error:") and message in lines[0], captured.err
+    assert "Traceback" not in captured.err

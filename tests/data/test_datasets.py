@@ -1,0 +1,74 @@
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+
+from pyrocomp.data import DATASETS, DataError, load_dataset
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+@pytest.mark.parametrize("name,train,test,shape", [
+    ("mnist5k", 4000, 1000, (1, 28, 28)),
+    ("digits", 1257, 540, (1, 8, 8)),
+    ("breast-cancer", 398, 171, (30,)),
+])
+def test_embedded_datasets(name, train, test, shape):
+    data = load_dataset(name, seed=0)
+    x, y = data.train.tensors
+    assert (len(data.train), len(data.test)) == (train, test) and data.input_shape == shape
+    assert x.dtype == torch.float32 and torch.isfinite(x).all() and y.dtype == torch.long
+    # stratified: each class's share of the test set matches its share of the whole
+    whole = Counter(y.tolist()) + Counter(data.test.tensors[1].tolist())
+    test_counts = Counter(data.test.tensors[1].tolist())
+    n = train + test
+    for cls, count in whole.items():
+        assert abs(test_counts[cls] - count * test / n) <= 1.0
+    # deterministic under a seed, different under another
+    again = load_dataset(name, seed=0)
+    assert torch.equal(again.train.tensors[0], x)
+    assert not torch.equal(load_dataset(name, seed=1).train.tensors[1], y)
+
+
+def test_mnist5k_is_normalised_and_shuffled():
+    data = load_dataset("mnist5k")
+    x, y = data.train.tensors
+    assert abs(float(x.mean())) < 0.1 and abs(float(x.std()) - 1) < 0.1
+    assert len(set(y[:50].tolist())) > 5  # the raw data is sorted by class
+
+
+def test_breast_cancer_is_standardised_on_train():
+    x = load_dataset("breast-cancer").train.tensors[0]
+    assert torch.allclose(x.mean(0), torch.zeros(30), atol=1e-5) and torch.allclose(x.std(0), torch.ones(30), atol=1e-4)
+
+
+@pytest.mark.parametrize("name,folder", [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")])
+def test_torchvision_datasets_from_shared_data(name, folder, tmp_path, monkeypatch):
+    if not (SHARED / folder / "raw").is_dir():
+        pytest.skip(f"{SHARED / folder / 'raw'} is not present on this machine")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    data = load_dataset(name, SHARED)
+    assert (len(data.train), len(data.test)) == (60000, 10000)
+    counts = Counter(data.test.tensors[1].tolist())
+    assert sum(counts.values()) == 10000 and min(counts.values()) > 850
+    assert set(data.train.tensors[1].tolist()) == set(range(10))
+    assert abs(float(data.train.tensors[0].mean())) < 0.05
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist", "cifar10", "cifar100"])
+def test_missing_files_give_a_clear_error(name, tmp_path):
+    with pytest.raises(DataError, match=str(tmp_path)):
+        load_dataset(name, tmp_path)
+
+
+def test_missing_data_dir(monkeypatch):
+    monkeypatch.delenv("PYROCOMP_DATA_DIR", raising=False)
+    with pytest.raises(DataError, match="--data-dir"):
+        load_dataset("mnist")
+
+
+def test_unknown_dataset():
+    with pytest.raises(ValueError, match="Unknown dataset 'x'"):
+        load_dataset("x")
+    assert {"mnist5k", "digits", "breast-cancer", "mnist", "fashion-mnist", "cifar10", "cifar100"} <= set(DATASETS)

@@ -1,0 +1,38 @@
+import pytest
+import torch
+from torch import nn
+
+from pyrocomp.models import MODELS, build_model
+
+ARCHITECTURES = {
+    # name: (input shape, conv out channels, linear (in, out) sizes)
+    "lenet300": ((1, 28, 28), [], [(784, 300), (300, 100), (100, 10)]),
+    "lenet5-caffe": ((1, 28, 28), [20, 50], [(800, 500), (500, 10)]),
+    "lenet5": ((1, 28, 28), [6, 16], [(400, 120), (120, 84), (84, 10)]),
+    "alexnet": ((3, 32, 32), [6, 16, 32, 64, 128], [(128 * 4 * 4, 120), (120, 84), (84, 10)]),
+    "vgg11": ((3, 32, 32), [64, 128, 256, 256, 512, 512, 512, 512], [(512, 512), (512, 10)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+def test_papers_architectures(name):
+    shape, convs, linears = ARCHITECTURES[name]
+    net = build_model(name, shape, 10)
+    assert [m.out_channels for m in net.modules() if isinstance(m, nn.Conv2d)] == convs
+    assert [(m.in_features, m.out_features) for m in net.modules() if isinstance(m, nn.Linear)] == linears
+    assert net(torch.zeros(3, *shape)).shape == (3, 10)
+
+
+def test_input_shape_and_classes_follow_the_dataset():
+    net = build_model("lenet300", (30,), 2)
+    assert net(torch.zeros(4, 30)).shape == (4, 2)
+    assert set(MODELS) == set(ARCHITECTURES)
+
+
+@pytest.mark.parametrize("name,shape,match", [
+    ("vgg11", (1, 28, 28), "does not fit"), ("lenet5-caffe", (1, 8, 8), "does not fit"),
+    ("lenet5", (30,), "image inputs"), ("nope", (1, 28, 28), "Unknown model"),
+])
+def test_models_that_do_not_fit(name, shape, match):
+    with pytest.raises(ValueError, match=match):
+        build_model(name, shape, 10)
