@@ -12,13 +12,12 @@ import pyro
 import torch
 
 from pyrocomp.data import DATASETS, DataError, load_dataset
-from pyrocomp.guides import AutoCompressionGuide
-from pyrocomp.infer import classification_error, fit, train
+from pyrocomp.infer import classification_error, train
 from pyrocomp.models import MODELS, build_model
-from pyrocomp.nn import BayesianNetwork
+from pyrocomp.pipeline import compress_network
 from pyrocomp.plots import plot_history, plot_masks
 from pyrocomp.priors import PRIORS, get_prior
-from pyrocomp.pruning import compress, load_compressed, save_compressed
+from pyrocomp.pruning import save_compressed
 
 log = logging.getLogger("pyrocomp")
 
@@ -159,22 +158,12 @@ def compress_command(args):
     pretrain_s = time.perf_counter() - start
     dense_error = classification_error(net, data.test, device)
 
-    model = BayesianNetwork(net, prior, dataset_size=len(data.train))
-    guide = AutoCompressionGuide(model)
-    start = time.perf_counter()
-    history = fit(model, guide, data.train, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-                  elbo=_elbo(args.elbo), kl_warmup_epochs=args.kl_warmup_epochs, device=device,
-                  eval_data=data.test, seed=args.seed, progress=progress)
-    fit_s = time.perf_counter() - start
-
-    example = torch.stack([data.train[i][0] for i in range(min(256, len(data.train)))]).to(device)
-    result = compress(model, guide, example)
-    if args.finetune_epochs:
-        train(result.network, data.train, epochs=args.finetune_epochs, lr=args.pretrain_lr * 0.1,
-              batch_size=args.batch_size, device=device, seed=args.seed, keep_zeros=True, progress=progress,
-              desc="finetune")
+    run = compress_network(net, prior, data, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                           elbo=_elbo(args.elbo), kl_warmup_epochs=args.kl_warmup_epochs,
+                           finetune_epochs=args.finetune_epochs, finetune_lr=args.pretrain_lr * 0.1, device=device,
+                           seed=args.seed, progress=progress)
+    result, history, fit_s = run.result, run.history, run.timing["fit_s"]
     report = result.report
-    report.error = classification_error(result.network, data.test, device)
 
     save_compressed(out / "compressed.pt", result.network, result.masks, model=args.model, dataset=args.dataset,
                     prior=args.prior, error=report.error, architecture=report.architecture)
@@ -188,9 +177,10 @@ def compress_command(args):
         "epochs": args.epochs, "elbo": args.elbo, "device": str(device),
         "dense": {"error": dense_error, "params": report.weights, "flops": report.macs,
                   "architecture": report.architecture_dense},
-        "compressed": {k: compressed[k] for k in ("error", "params_nonzero", "wr_percent", "cr_prune", "cr_bits",
+        "compressed": {"error_before_finetune": report.error_before_finetune,
+                       **{k: compressed[k] for k in ("error", "params_nonzero", "wr_percent", "cr_prune", "cr_bits",
                                                    "flops", "flops_reduction_percent", "architecture",
-                                                   "bits_per_layer")},
+                                                   "bits_per_layer")}},
         "layers": layers,
         "timing": {"pretrain_s": pretrain_s, "fit_s": fit_s, "s_per_epoch": fit_s / args.epochs},
         "history": history,

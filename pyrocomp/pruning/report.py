@@ -35,6 +35,7 @@ class CompressionReport:
 
     layers: List[LayerReport] = field(default_factory=list)
     error: Optional[float] = None
+    error_before_finetune: Optional[float] = None
 
     @property
     def weights(self):
@@ -81,6 +82,7 @@ class CompressionReport:
         """The report as plain JSON-ready data."""
         return {
             "error": self.error,
+            "error_before_finetune": self.error_before_finetune,
             "params": self.weights,
             "params_nonzero": self.weights_kept,
             "wr_percent": self.wr_percent,

@@ -1,0 +1,52 @@
+"""One compression run: fit a prior to a pretrained network, prune, fine-tune, evaluate."""
+import time
+from dataclasses import dataclass, field
+
+import pyro
+import torch
+
+from pyrocomp.guides import AutoCompressionGuide
+from pyrocomp.infer import classification_error, fit, train
+from pyrocomp.nn import BayesianNetwork
+from pyrocomp.pruning import compress
+
+
+@dataclass
+class CompressionRun:
+    """What :func:`compress_network` returns: the :class:`~pyrocomp.pruning.Compression`, the
+    fitted model and guide, the per-epoch history and timings in seconds."""
+
+    result: object
+    model: object
+    guide: object
+    history: list
+    timing: dict = field(default_factory=dict)
+
+
+def compress_network(net, prior, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_warmup_epochs=0,
+                     finetune_epochs=0, finetune_lr=1e-4, device="cpu", seed=0, progress=True):
+    """
+    Fit ``prior`` to the pretrained ``net`` on ``data.train`` with SVI, read the pruned network
+    off the posterior, fine-tune its surviving weights for ``finetune_epochs`` and set the
+    report's test error on ``data.test``. ``net`` itself is not changed.
+
+    :param data: a :class:`~pyrocomp.data.DataSplit`.
+    :rtype: CompressionRun
+    """
+    device = torch.device(device)
+    pyro.set_rng_seed(seed)
+    model = BayesianNetwork(net.to(device), prior, dataset_size=len(data.train))
+    guide = AutoCompressionGuide(model)
+    start = time.perf_counter()
+    history = fit(model, guide, data.train, epochs=epochs, lr=lr, batch_size=batch_size, elbo=elbo,
+                  kl_warmup_epochs=kl_warmup_epochs, device=device, eval_data=data.test, seed=seed, progress=progress)
+    fit_s = time.perf_counter() - start
+    example = data.train.tensors[0][:256].to(device)
+    result = compress(model, guide, example)
+    result.report.error_before_finetune = classification_error(result.network, data.test, device)
+    if finetune_epochs:
+        train(result.network, data.train, epochs=finetune_epochs, lr=finetune_lr, batch_size=batch_size,
+              device=device, seed=seed, keep_zeros=True, progress=progress, desc="finetune")
+    result.report.error = classification_error(result.network, data.test, device)
+    timing = {"fit_s": fit_s, "s_per_epoch": fit_s / epochs, "s_per_epoch_svi_only": sum(h["seconds"] for h in history) / epochs}
+    return CompressionRun(result, model, guide, history, timing)
