@@ -5,10 +5,10 @@ from dataclasses import dataclass, field
 import pyro
 import torch
 
-from pyrocomp.guides import AutoCompressionGuide
-from pyrocomp.infer import classification_error, fit, train
+from pyrocomp.guides import AutoCompressionGuide, mean_field_weights, posterior_family
+from pyrocomp.infer import TaylorMeanField_ELBO, classification_error, fit, train
 from pyrocomp.nn import BayesianNetwork
-from pyrocomp.pruning import compress
+from pyrocomp.pruning import PriorPrecisionThreshold, compress
 
 
 @dataclass
@@ -28,7 +28,10 @@ def compress_network(net, prior, data, *, epochs, lr=1e-3, batch_size=100, elbo=
     """
     Fit ``prior`` to the pretrained ``net`` on ``data.train`` with SVI, read the pruned network
     off the posterior, fine-tune its surviving weights for ``finetune_epochs`` and set the
-    report's test error on ``data.test``. ``net`` itself is not changed.
+    report's test error on ``data.test``. ``net`` itself is not changed. With
+    :class:`~pyrocomp.infer.TaylorMeanField_ELBO` the weights get mean-field posteriors
+    (:func:`~pyrocomp.guides.mean_field_weights`) and pruning thresholds the posterior precision
+    (:class:`~pyrocomp.pruning.PriorPrecisionThreshold`).
 
     :param data: a :class:`~pyrocomp.data.DataSplit`.
     :rtype: CompressionRun
@@ -36,13 +39,18 @@ def compress_network(net, prior, data, *, epochs, lr=1e-3, batch_size=100, elbo=
     device = torch.device(device)
     pyro.set_rng_seed(seed)
     model = BayesianNetwork(net.to(device), prior, dataset_size=len(data.train))
-    guide = AutoCompressionGuide(model)
+    taylor = isinstance(elbo, TaylorMeanField_ELBO)
+    # paper 001's q(w) for the Taylor ELBO: its Taylor point is then E[w]
+    guide = AutoCompressionGuide(model, posterior_family=mean_field_weights if taylor else posterior_family)
+    if taylor:  # refuse improper priors before any work
+        x, y = data.train.tensors[0][:2].to(device), data.train.tensors[1][:2].to(device)
+        elbo.loss(model, guide, x, y)
     start = time.perf_counter()
     history = fit(model, guide, data.train, epochs=epochs, lr=lr, batch_size=batch_size, elbo=elbo,
                   kl_warmup_epochs=kl_warmup_epochs, device=device, eval_data=data.test, seed=seed, progress=progress)
     fit_s = time.perf_counter() - start
     example = data.train.tensors[0][:256].to(device)
-    result = compress(model, guide, example)
+    result = compress(model, guide, example, criterion=PriorPrecisionThreshold(-3.0) if taylor else None)
     result.report.error_before_finetune = classification_error(result.network, data.test, device)
     if finetune_epochs:
         train(result.network, data.train, epochs=finetune_epochs, lr=finetune_lr, batch_size=batch_size,

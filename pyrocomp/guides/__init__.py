@@ -1,4 +1,4 @@
-from .auto_compression_guide import AutoCompressionGuide, init_to_pretrained
+from .auto_compression_guide import AutoCompressionGuide, init_to_pretrained, mean_field_weights
 from .posteriors import LogNormalPosterior, MeanFieldNormal, NonCenteredNormal, Posterior, posterior_family, register_posterior
 
 __all__ = [
@@ -8,6 +8,7 @@ __all__ = [
     "NonCenteredNormal",
     "Posterior",
     "init_to_pretrained",
+    "mean_field_weights",
     "posterior_family",
     "register_posterior",
 ]

@@ -6,7 +6,7 @@ from pyro.poutine.messenger import Messenger
 from pyro.poutine.util import site_is_subsample
 from torch import nn
 
-from .posteriors import posterior_family
+from .posteriors import MeanFieldNormal, posterior_family
 
 
 def _key(name):
@@ -40,17 +40,27 @@ def init_to_pretrained(pretrained):
     return init
 
 
+def mean_field_weights(name, prior):
+    r"""
+    A ``posterior_family`` for :class:`AutoCompressionGuide` giving every weight site
+    (``*.weight``) a mean-field :math:`\mathcal{N}(\mu, \sigma^2)` independent of its scales —
+    paper 001's :math:`q(w)`, the right family for :class:`~pyrocomp.infer.TaylorMeanField_ELBO`,
+    whose Taylor point is then exactly :math:`E_q[w] = \mu` — and the registered family to the rest.
+    """
+    return MeanFieldNormal if name.endswith(".weight") else posterior_family(name, prior)
+
+
 class _SetupMessenger(Messenger):
-    def __init__(self, guide, init_loc_fn, init_scale):
+    def __init__(self, guide, init_loc_fn, init_scale, family):
         super().__init__()
-        self.guide, self.init_loc_fn, self.init_scale = guide, init_loc_fn, init_scale
+        self.guide, self.init_loc_fn, self.init_scale, self.family = guide, init_loc_fn, init_scale, family
 
     def _pyro_sample(self, msg):
         if msg["is_observed"] or site_is_subsample(msg):
             return
         prior = msg["fn"]
         init = self.init_loc_fn(msg)
-        family = posterior_family(msg["name"], prior)
+        family = self.family(msg["name"], prior)
         self.guide.posteriors[_key(msg["name"])] = family(prior, init, self.init_scale)
         msg["value"] = init
         msg["done"] = True
@@ -97,6 +107,8 @@ class AutoCompressionGuide(nn.Module):
     :param callable init_loc_fn: per-site initial value (default :func:`init_to_pretrained`).
     :param float init_scale: initial relative posterior scale of every site.
     :param str name: prefix of the guide's parameters in Pyro's param store.
+    :param callable posterior_family: ``(site name, prior) -> Posterior`` class; default the
+        registry's choice (see also :func:`mean_field_weights`).
 
     Example::
 
@@ -104,7 +116,7 @@ class AutoCompressionGuide(nn.Module):
         svi = SVI(bnn, guide, pyro.optim.Adam({"lr": 1e-3}), TraceMeanField_ELBO())
     """
 
-    def __init__(self, model, *, init_loc_fn=None, init_scale=1e-2, name="guide"):
+    def __init__(self, model, *, init_loc_fn=None, init_scale=1e-2, name="guide", posterior_family=posterior_family):
         super().__init__()
         if not callable(getattr(model, "sample_latents", None)):
             raise TypeError(f"Expected a pyrocomp BayesianNetwork but got {type(model).__name__}")
@@ -114,7 +126,7 @@ class AutoCompressionGuide(nn.Module):
         self.name = name
         self.posteriors = nn.ModuleDict()
         init_loc_fn = init_to_pretrained(model.pretrained()) if init_loc_fn is None else init_loc_fn
-        with torch.no_grad(), _SetupMessenger(self, init_loc_fn, init_scale):
+        with torch.no_grad(), _SetupMessenger(self, init_loc_fn, init_scale, posterior_family):
             model.sample_latents()
 
     @property

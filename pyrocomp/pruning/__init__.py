@@ -1,6 +1,13 @@
 from .bits import bit_precision
 from .compress import Compression, compress
-from .criteria import AllOf, GroupLogAlphaThreshold, LogAlphaThreshold, PruningCriterion, ScaleLogAlphaThreshold
+from .criteria import (
+    AllOf,
+    GroupLogAlphaThreshold,
+    LogAlphaThreshold,
+    PriorPrecisionThreshold,
+    PruningCriterion,
+    ScaleLogAlphaThreshold,
+)
 from .export import LayerStructure, prune_
 from .io import load_compressed, resize_to_state_dict_, save_compressed
 from .layer_posterior import LayerPosterior, summarize
@@ -15,6 +22,7 @@ __all__ = [
     "LayerReport",
     "LayerStructure",
     "LogAlphaThreshold",
+    "PriorPrecisionThreshold",
     "PruningCriterion",
     "ScaleLogAlphaThreshold",
     "bit_precision",

@@ -82,3 +82,26 @@ class GroupLogAlphaThreshold(PruningCriterion):
         tiny = torch.finfo(mean.dtype).tiny
         log_alpha = var.sum(dims, keepdim=True).clamp_min(tiny).log() - mean.pow(2).sum(dims, keepdim=True).clamp_min(tiny).log()
         return (log_alpha < self.threshold).expand(mean.shape)
+
+
+class PriorPrecisionThreshold(PruningCriterion):
+    r"""
+    Keep a weight when its posterior mean is large against the prior's posterior precision
+    :math:`E[\rho]` (paper 001: a weight is pruned when its precision is high),
+
+    .. math:: \log\big(\mu^2 \, E_q[\rho]\big) > \text{threshold}.
+
+    This is the criterion for fits with :class:`~pyrocomp.infer.TaylorMeanField_ELBO`, where the
+    likelihood at the mean leaves the posterior variance to the prior. Needs a Gaussian
+    scale-mixture prior.
+    """
+
+    def __init__(self, threshold=-3.0):
+        self.threshold = float(threshold)
+
+    def keep(self, posterior):
+        if posterior.prior_precision is None:
+            raise ValueError(f"Layer {posterior.name!r} has no Gaussian prior precision to threshold")
+        tiny = torch.finfo(posterior.weight_mean.dtype).tiny
+        score = posterior.weight_mean.pow(2).clamp_min(tiny).log() + posterior.prior_precision.clamp_min(tiny).log()
+        return score > self.threshold

@@ -21,6 +21,8 @@ class LayerPosterior:
     :ivar scale_log_alpha: log dropout rate of the weight's prior scale (the group scale of
         Gaussian scale-mixture priors), broadcast to the weight's shape; ``None`` when the
         prior is not Gaussian.
+    :ivar prior_precision: :math:`E_q[1/s^2]` of the weight's Gaussian prior scale :math:`s`
+        (the posterior precision :math:`E[\rho]` of paper 001), ``None`` for other priors.
     :ivar dict sites: ``{site: (mean, variance)}`` of every latent site of the layer.
     """
 
@@ -29,6 +31,7 @@ class LayerPosterior:
     weight_variance: torch.Tensor
     log_alpha: torch.Tensor
     scale_log_alpha: Optional[torch.Tensor] = None
+    prior_precision: Optional[torch.Tensor] = None
     sites: Dict[str, Tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
 
 
@@ -59,7 +62,7 @@ def summarize(model, guide, num_samples=256, seed=0):
             prior = _base(site["infer"].get("prior"))
             if name in weight_sites and isinstance(prior, Normal):
                 scale = prior.scale.expand(mean.shape)
-                out[name, "s1"], out[name, "s2"] = scale, scale.pow(2)
+                out[name, "s1"], out[name, "s2"], out[name, "p"] = scale, scale.pow(2), scale.pow(-2)
         return out
 
     stats = guide.monte_carlo(statistic, num_samples, seed)
@@ -79,6 +82,7 @@ def summarize(model, guide, num_samples=256, seed=0):
             weight_variance=sites[w][1],
             log_alpha=_log_alpha(stats[w, 1], stats[w, 2]),
             scale_log_alpha=scale_log_alpha,
+            prior_precision=stats.get((w, "p")),
             sites=sites,
         )
     return result

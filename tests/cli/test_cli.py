@@ -83,6 +83,8 @@ BASE = ["compress", "--model", "lenet300", "--prior", "vd", "--dataset", "digits
     (BASE + ["--device", "cuda:7"] if not torch.cuda.is_available() else BASE + ["--device", "tpu"], "device"),
     (BASE + ["--init", "/nonexistent.pt"], "cannot load --init"),
     ([], "required"),
+    (BASE + ["--elbo", "taylor"], "--elbo taylor cannot fit --prior vd: Site '1.weight' has the improper prior"),
+    (BASE + ["--elbo", "exact"], "unknown ELBO 'exact'"),
 ])
 def test_bad_arguments_exit_2_with_one_line(argv, message, capsys, tmp_path):
     assert main(argv + (["--out", str(tmp_path)] if argv and argv[0] == "compress" else [])) == 2

@@ -5,7 +5,9 @@ import torch
 from torch import nn
 
 from pyrocomp import AutoCompressionGuide, BayesianNetwork
-from pyrocomp.pruning import AllOf, LogAlphaThreshold, ScaleLogAlphaThreshold, compress, prune_, summarize
+from pyrocomp.pruning import (
+    AllOf, LogAlphaThreshold, PriorPrecisionThreshold, ScaleLogAlphaThreshold, compress, prune_, summarize,
+)
 from pyrocomp.priors import GroupNormalJeffreys, LogUniformPrior
 
 
@@ -93,3 +95,25 @@ def test_bad_criterion_is_a_type_error():
         compress(bnn, guide, torch.randn(2, 4), criterion=3.0)
     with pytest.raises(TypeError, match="PruningCriterion"):
         AllOf()
+
+
+def test_prior_precision_criterion_on_a_hand_built_posterior():
+    from pyrocomp.guides import mean_field_weights
+    from pyrocomp.priors import AutomaticRelevanceDetermination
+
+    bnn = BayesianNetwork(nn.Sequential(nn.Linear(3, 2)), AutomaticRelevanceDetermination(group="out"))
+    guide = AutoCompressionGuide(bnn, posterior_family=mean_field_weights)
+    with torch.no_grad():
+        guide.posteriors["0/weight"].loc.copy_(torch.tensor([[0.5, 0.05, -0.3], [0.01, 0.2, 0.0]]))
+        precision = guide.posteriors["0/precision"]  # log-normal: E[rho] = exp(m + s^2 / 2)
+        precision.loc.copy_(torch.tensor([[4.0], [1.0]]).log())
+        precision.log_scale.fill_(-10.0)
+    post = summarize(bnn, guide, num_samples=4)
+    assert torch.allclose(post["0"].prior_precision, torch.tensor([[4.0], [1.0]]).expand(2, 3), rtol=1e-4)
+    # keep where ln(mu^2 E[rho]) > -3: mu^2 E[rho] = [[1, .01, .36], [1e-4, .04, 0]]
+    keep = PriorPrecisionThreshold(-3.0).keep(post["0"])
+    assert keep.tolist() == [[True, False, True], [False, False, False]]
+    with pytest.raises(ValueError, match="no Gaussian prior precision"):
+        vd, vd_guide = _vd_mlp(torch.ones(3, 4), torch.ones(3, 4, dtype=torch.bool), torch.ones(2, 3),
+                               torch.ones(2, 3, dtype=torch.bool))
+        PriorPrecisionThreshold().keep(summarize(vd, vd_guide, num_samples=1)["0"])
