@@ -54,6 +54,7 @@ def main(argv=None):
           seed=args.seed, desc="dense")
     plain_s = (time.perf_counter() - start) / (args.epochs + args.finetune_epochs)
     dense_error = classification_error(dense, data.test, args.device)
+    print(f"dense: error {100 * dense_error:.2f} %", flush=True)
     total = sum(m.weight.numel() for m in dense.modules() if isinstance(m, torch.nn.Linear))
     rows = [dict(method="dense", model="lenet300", dataset="mnist5k", error=100 * dense_error,
                  wr_percent=100.0, architecture="784-300-100", cr_prune=1.0, cr_bits=1.0,

@@ -46,6 +46,18 @@ def _kl_normal_loguniform(q, p):
     return kl.expand(torch.broadcast_shapes(kl.shape, p.batch_shape))
 
 
+def _compact(t):
+    """The smallest view of ``t`` that broadcasts back to it (drops stride-0 repetitions)."""
+    index = tuple(slice(0, 1) if stride == 0 and size > 1 else slice(None) for size, stride in zip(t.shape, t.stride()))
+    return t[index]
+
+
+def _gamma_constant(a, b):
+    # a log b - lgamma(a), computed once per distinct value of expanded hyper-parameters
+    a, b = _compact(a), _compact(b)
+    return a * b.log() - torch.lgamma(a)
+
+
 def _lognormal_params(q):
     base = q.base_dist
     return base.loc, base.scale
@@ -64,13 +76,13 @@ def _kl_lognormal_gamma(q, p):
     """
     m, s = _lognormal_params(q)
     a, b = p.concentration, p.rate
-    expected_log_p = a * b.log() - torch.lgamma(a) + (a - 1) * m - b * torch.exp(m + 0.5 * s**2)
+    expected_log_p = _gamma_constant(a, b) + (a - 1) * m - b * torch.exp(m + 0.5 * s**2)
     return _lognormal_neg_entropy(m, s) - expected_log_p
 
 
 @register_kl(LogNormal, Exponential)
 def _kl_lognormal_exponential(q, p):
-    return _kl_lognormal_gamma(q, Gamma(torch.ones_like(p.rate), p.rate))
+    return _kl_lognormal_gamma(q, Gamma(torch.ones((), dtype=p.rate.dtype, device=p.rate.device).expand(p.rate.shape), p.rate))
 
 
 @register_kl(LogNormal, InverseGamma)
@@ -81,7 +93,7 @@ def _kl_lognormal_inversegamma(q, p):
     """
     m, s = _lognormal_params(q)
     a, b = p.concentration, p.rate
-    expected_log_p = a * b.log() - torch.lgamma(a) - (a + 1) * m - b * torch.exp(-m + 0.5 * s**2)
+    expected_log_p = _gamma_constant(a, b) - (a + 1) * m - b * torch.exp(-m + 0.5 * s**2)
     return _lognormal_neg_entropy(m, s) - expected_log_p
 
 

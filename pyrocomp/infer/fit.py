@@ -3,7 +3,7 @@ import time
 
 import pyro
 import torch
-from pyro.infer import SVI, TraceMeanField_ELBO
+from pyro.infer import TraceMeanField_ELBO
 from tqdm.auto import tqdm
 
 from pyrocomp.pruning.layer_posterior import summarize
@@ -32,7 +32,10 @@ def _kept_and_error(model, guide, eval_data, device):
 def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_warmup_epochs=0, device=None,
         eval_data=None, seed=0, progress=True, clip_norm=10.0, validate=False):
     """
-    Fit a :class:`~pyrocomp.nn.BayesianNetwork` and its guide with Pyro's SVI.
+    Fit a :class:`~pyrocomp.nn.BayesianNetwork` and its guide by stochastic variational
+    inference: each step minimises ``elbo.differentiable_loss`` with one (foreach) Adam over the
+    parameters of model and guide, gradients clipped to norm ``clip_norm`` — the same objective
+    as ``pyro.infer.SVI`` with ``pyro.optim.ClippedAdam``, without one optimiser per tensor.
 
     The likelihood is scaled to the data-set size (``model.dataset_size``, set to
     ``len(data)`` when unset); the KL weight rises linearly to 1 over ``kl_warmup_epochs``
@@ -61,12 +64,23 @@ def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_wa
     if model.dataset_size is None:
         model.dataset_size = len(loader.dataset)
     elbo = TraceMeanField_ELBO() if elbo is None else elbo
-    svi = SVI(model, guide, pyro.optim.ClippedAdam({"lr": lr, "clip_norm": clip_norm}), elbo)
+    # register every parameter (Pyro creates none lazily here: the guide is set up eagerly)
+    params = [p for p in list(model.parameters()) + list(guide.parameters()) if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=lr)
+
+    def step(x, y):
+        optimizer.zero_grad()
+        loss = elbo.differentiable_loss(model, guide, x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, clip_norm)
+        optimizer.step()
+        return loss.item()
+
     with pyro.validation_enabled(validate):
-        return _fit_loop(model, guide, svi, loader, epochs, lr, kl_warmup_epochs, device, eval_data, progress)
+        return _fit_loop(model, guide, step, loader, epochs, lr, kl_warmup_epochs, device, eval_data, progress)
 
 
-def _fit_loop(model, guide, svi, loader, epochs, lr, kl_warmup_epochs, device, eval_data, progress):
+def _fit_loop(model, guide, step_fn, loader, epochs, lr, kl_warmup_epochs, device, eval_data, progress):
     history = []
     bar = tqdm(range(epochs), desc="fit", disable=not progress, leave=False)
     model.train()
@@ -76,7 +90,7 @@ def _fit_loop(model, guide, svi, loader, epochs, lr, kl_warmup_epochs, device, e
         for step, (x, y) in enumerate(loader):
             if not bool(torch.isfinite(x).all()):
                 raise ValueError(f"Expected finite inputs but batch {step} of epoch {epoch} has NaN or inf")
-            loss = svi.step(x.to(device), y.to(device))
+            loss = step_fn(x.to(device), y.to(device))
             if not math.isfinite(loss):
                 raise FloatingPointError(
                     f"The ELBO became {loss} at epoch {epoch}, step {step}; lower the learning rate "

@@ -25,10 +25,9 @@ class ImproperPriorError(ValueError):
 
 def _mean(fn):
     try:
-        mean = fn.mean
+        return fn.mean
     except NotImplementedError:
         return None
-    return mean if bool(torch.isfinite(mean).all()) else None
 
 
 class _AtMeansMessenger(Messenger):
@@ -67,8 +66,8 @@ class TaylorMeanField_ELBO(Trace_ELBO):
     approximated. A site without a registered KL falls back to a Monte-Carlo estimate with
     ``num_kl_samples`` draws (and a warning). Plate scales and masks apply as in Pyro's ELBOs.
 
-    Which sites are set to their means: every latent site whose distribution has a finite
-    mean, unless it is marked ``infer={"taylor": False}`` (then it is sampled).
+    Which sites are set to their means: every latent site whose distribution defines a mean,
+    unless it is marked ``infer={"taylor": False}`` (then it is sampled).
 
     Improper priors (the log-uniform of sparse variational dropout, normal-Jeffreys scales)
     are refused: with the likelihood at the mean their KL has no optimum in the posterior

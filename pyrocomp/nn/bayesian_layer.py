@@ -74,8 +74,26 @@ class BayesianLayer(PyroModule):
         return self.weight_init.shape
 
     def full(self, shape, value):
-        """A tensor of ``shape`` filled with ``value`` on this layer's device and dtype."""
-        return torch.full(tuple(shape), float(value), device=self.weight_init.device, dtype=self.weight_init.dtype)
+        """
+        ``value`` broadcast to ``shape`` on this layer's device and dtype: a stride-0 view, so
+        constant hyper-parameters cost no memory and closed-form KLs can compute their constant
+        terms once (read-only; clone before writing).
+        """
+        return torch.tensor(float(value), device=self.weight_init.device, dtype=self.weight_init.dtype).expand(
+            tuple(shape))
+
+    def pretrained_rms(self, shape):
+        """
+        Root mean square of the pretrained weights over each group of ``shape`` (the whole layer
+        when ``shape`` is the weight's own): a scale to start a prior's scale posterior at
+        (``infer={"init": ...}``), floored at 1e-6.
+        """
+        shape = tuple(shape)
+        w2 = self.weight_init.pow(2)
+        if shape == tuple(self.weight_shape):
+            return w2.mean().sqrt().clamp_min(1e-6).expand(shape)
+        dims = [d for d, n in enumerate(shape) if n == 1]
+        return w2.mean(dims, keepdim=True).sqrt().clamp_min(1e-6)
 
     def group_shape(self, group):
         """
@@ -120,6 +138,19 @@ class BayesianLinear(BayesianLayer):
         super().__init__(module, prior, name)
         self.in_features, self.out_features = module.in_features, module.out_features
 
+    def pretrained_rms(self, shape):
+        """
+        Root mean square of the pretrained weights over each group of ``shape`` (the whole layer
+        when ``shape`` is the weight's own): a scale to start a prior's scale posterior at
+        (``infer={"init": ...}``), floored at 1e-6.
+        """
+        shape = tuple(shape)
+        w2 = self.weight_init.pow(2)
+        if shape == tuple(self.weight_shape):
+            return w2.mean().sqrt().clamp_min(1e-6).expand(shape)
+        dims = [d for d, n in enumerate(shape) if n == 1]
+        return w2.mean(dims, keepdim=True).sqrt().clamp_min(1e-6)
+
     def group_shape(self, group):
         if group in ("auto", "in"):
             return (1, self.in_features)
@@ -141,6 +172,19 @@ class BayesianConv2d(BayesianLayer):
         super().__init__(module, prior, name)
         self.in_channels, self.out_channels = module.in_channels, module.out_channels
         self.stride, self.padding, self.dilation, self.groups = module.stride, module.padding, module.dilation, module.groups
+
+    def pretrained_rms(self, shape):
+        """
+        Root mean square of the pretrained weights over each group of ``shape`` (the whole layer
+        when ``shape`` is the weight's own): a scale to start a prior's scale posterior at
+        (``infer={"init": ...}``), floored at 1e-6.
+        """
+        shape = tuple(shape)
+        w2 = self.weight_init.pow(2)
+        if shape == tuple(self.weight_shape):
+            return w2.mean().sqrt().clamp_min(1e-6).expand(shape)
+        dims = [d for d, n in enumerate(shape) if n == 1]
+        return w2.mean(dims, keepdim=True).sqrt().clamp_min(1e-6)
 
     def group_shape(self, group):
         out, inp = self.weight_shape[:2]

@@ -14,7 +14,8 @@ class AutomaticRelevanceDetermination(Prior):
     .. math:: \rho \sim \mathrm{Gamma}(a, b), \qquad w \mid \rho \sim \mathcal{N}(0, 1/\rho),
 
     with one precision per weight (``group=None``) or per input / output unit. Every KL term is
-    proper and closed form. The precision site is ``{name}.precision``.
+    proper and closed form. The precision site is ``{name}.precision``; the guide starts it at
+    the inverse mean square of the pretrained weights (of the layer, or of each group).
 
     :param float a: Gamma shape.
     :param float b: Gamma rate.
@@ -35,7 +36,7 @@ class AutomaticRelevanceDetermination(Prior):
         rho = pyro.sample(
             f"{name}.precision",
             dist.Gamma(layer.full(shape, self.a), layer.full(shape, self.b)).to_event(len(shape)),
-            infer={"init": 1.0},
+            infer={"init": layer.pretrained_rms(shape).pow(-2)},
         )
         scale = rho.rsqrt().expand(layer.weight_shape)
         return pyro.sample(f"{name}.weight", dist.Normal(torch.zeros_like(scale), scale).to_event(scale.dim()))

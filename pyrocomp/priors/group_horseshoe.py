@@ -6,11 +6,12 @@ from .group_normal_jeffreys import _check_group
 from .prior import Prior, positive, register_prior
 
 
-def _half_cauchy_squared(name, shape, layer):
-    # c^2 = a * b with a ~ Gamma(1/2, 1), b ~ InvGamma(1/2, 1) gives c ~ HalfCauchy(0, 1).
+def _half_cauchy_squared(name, shape, layer, init):
+    # c^2 = a * b with a ~ Gamma(1/2, 1), b ~ InvGamma(1/2, 1) gives c ~ HalfCauchy(0, 1);
+    # the guide starts at a = init^2, b = 1
     half, one = layer.full(shape, 0.5), layer.full(shape, 1.0)
-    a = pyro.sample(f"{name}_a", dist.Gamma(half, one).to_event(len(shape)))
-    b = pyro.sample(f"{name}_b", dist.InverseGamma(half, one).to_event(len(shape)))
+    a = pyro.sample(f"{name}_a", dist.Gamma(half, one).to_event(len(shape)), infer={"init": init.pow(2)})
+    b = pyro.sample(f"{name}_b", dist.InverseGamma(half, one).to_event(len(shape)), infer={"init": one})
     return a * b
 
 
@@ -27,7 +28,9 @@ class GroupHorseshoe(Prior):
     Each half-Cauchy is written through its auxiliary Gamma / inverse-Gamma decomposition,
     :math:`\lambda^2 = a b` with :math:`a \sim \mathrm{Gamma}(\tfrac12, 1)` and
     :math:`b \sim \mathrm{InvGamma}(\tfrac12, 1)`, so that with log-normal posteriors every KL
-    term is closed form. Sites: ``{name}.global_scale_a/_b`` and ``{name}.scale_a/_b``.
+    term is closed form. Sites: ``{name}.global_scale_a/_b`` and ``{name}.scale_a/_b``. The
+    guide starts each group's scale :math:`\tau\lambda_g` at the root mean square of the group's
+    pretrained weights (``infer["init"]``).
 
     :param float tau0: scale of the global half-Cauchy.
     :param str group: ``"auto"``, ``"in"`` or ``"out"`` (see :class:`GroupNormalJeffreys`).
@@ -35,14 +38,18 @@ class GroupHorseshoe(Prior):
         go together because their weights share the shrinking scale.
     """
 
-    def __init__(self, tau0=1.0, group="auto", threshold=3.0):
+    def __init__(self, tau0=1e-2, group="auto", threshold=3.0):
         self.tau0 = positive("tau0", tau0)
         self.group = _check_group(group)
         self.threshold = float(threshold)
 
     def __call__(self, name, layer):
-        tau2 = _half_cauchy_squared(f"{name}.global_scale", (1,) * len(layer.weight_shape), layer)
-        lam2 = _half_cauchy_squared(f"{name}.scale", layer.group_shape(self.group), layer)
+        gshape = layer.group_shape(self.group)
+        # start every group's scale tau * lambda_g at the root mean square of its pretrained weights
+        rms = layer.pretrained_rms(gshape)
+        tau2 = _half_cauchy_squared(f"{name}.global_scale", (1,) * len(layer.weight_shape), layer,
+                                    layer.full((1,) * len(layer.weight_shape), 1.0))
+        lam2 = _half_cauchy_squared(f"{name}.scale", gshape, layer, rms / self.tau0)
         scale = (self.tau0 * (tau2 * lam2).sqrt()).expand(layer.weight_shape)
         return pyro.sample(f"{name}.weight", dist.Normal(torch.zeros_like(scale), scale).to_event(scale.dim()))
 

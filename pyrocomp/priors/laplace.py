@@ -16,7 +16,8 @@ class LaplacePrior(Prior):
         w_{ij} \mid \psi_{ij} \sim \mathcal{N}(0, \psi_{ij})
         \;\Rightarrow\; p(w_{ij}) = \tfrac{\lambda}{2} e^{-\lambda |w_{ij}|}.
 
-    The variance site is ``{name}.variance``.
+    The variance site is ``{name}.variance``; the guide starts it at the layer's mean square
+    pretrained weight.
 
     :param float rate: the Laplace rate :math:`\lambda` (inverse scale).
     :param float threshold: default per-weight log-dropout-rate threshold.
@@ -29,7 +30,8 @@ class LaplacePrior(Prior):
     def __call__(self, name, layer):
         shape = layer.weight_shape
         psi = pyro.sample(
-            f"{name}.variance", dist.Exponential(layer.full(shape, self.rate**2 / 2)).to_event(len(shape))
+            f"{name}.variance", dist.Exponential(layer.full(shape, self.rate**2 / 2)).to_event(len(shape)),
+            infer={"init": layer.pretrained_rms(shape).pow(2)},
         )
         scale = psi.sqrt()
         return pyro.sample(f"{name}.weight", dist.Normal(torch.zeros_like(scale), scale).to_event(len(shape)))

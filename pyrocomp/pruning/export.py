@@ -136,14 +136,19 @@ def prune_(net, example_input):
                 layer.bias = nn.Parameter(torch.zeros_like(shift))
             layer.bias += shift
         keep = (used & fed).nonzero().flatten()
+        kept = len(keep)
+        if kept == 0:  # everything pruned: keep one inert unit, as layers cannot be empty
+            keep = torch.zeros(1, dtype=torch.long, device=keep.device)
         feature_keep = (keep[:, None] * per_unit + torch.arange(per_unit, device=keep.device)).flatten()
         _slice(prev, keep, "out")
         for b in between:
             if isinstance(b, SLICEABLE):
                 _slice(b, keep, "out")
         _slice(layer, feature_keep, "in")
-        info[prev]["out_kept"] = len(keep)
-        info[layer]["in_kept_linked"] = len(keep) * per_unit
+        if kept == 0:
+            layer.weight.zero_()
+        info[prev]["out_kept"] = kept
+        info[layer]["in_kept_linked"] = kept * per_unit
     result = []
     for m in layers:
         i = info[m]

@@ -117,3 +117,16 @@ def test_prior_precision_criterion_on_a_hand_built_posterior():
         vd, vd_guide = _vd_mlp(torch.ones(3, 4), torch.ones(3, 4, dtype=torch.bool), torch.ones(2, 3),
                                torch.ones(2, 3, dtype=torch.bool))
         PriorPrecisionThreshold().keep(summarize(vd, vd_guide, num_samples=1)["0"])
+
+
+def test_export_when_a_whole_layer_is_pruned():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 4 * 4, 4), nn.ReLU(),
+                        nn.Linear(4, 2)).eval()
+    with torch.no_grad():
+        net[0].weight.zero_()  # every filter gone: the network outputs a constant
+    x = torch.randn(5, 1, 6, 6)
+    expected = net(x)
+    layers = prune_(net, x)
+    assert torch.allclose(net(x), expected, atol=1e-6)
+    assert layers[0].out_kept == 0 and layers[0].macs_kept == 0 and layers[1].in_kept == 0

@@ -1,0 +1,78 @@
+"""
+The Taylor ELBO against Trace_ELBO and plain training, on LeNet-5-Caffe with the embedded MNIST
+subset and the ARD prior, side by side in one run: seconds per step of (a) plain training of the
+same network, (b) Trace_ELBO with local reparameterisation, (c) TaylorMeanField_ELBO; and after
+the same number of epochs the error, |w≠0|/|w| and CR_prune of each Bayesian variant.
+
+    python benchmarks/elbo.py --out results [--quick]
+
+Targets (issue: Taylor ELBO): Taylor step <= 1.3x the plain step and <= 0.6x the Trace_ELBO step;
+CR_prune of Taylor at least Trace_ELBO's at equal or lower error (+-0.3 points).
+"""
+import copy
+import time
+
+import pyro
+import torch
+
+from common import parser, print_table, setup, write_rows
+from pyrocomp.data import load_dataset
+from pyrocomp.infer import TaylorMeanField_ELBO, classification_error, train
+from pyrocomp.models import build_model
+from pyrocomp.pipeline import compress_network
+from pyrocomp.priors import AutomaticRelevanceDetermination
+
+COLUMNS = [
+    ("method", "method", ""), ("s_per_step", "s/step", ".4f"), ("step_ratio_plain", "× plain", ".2f"),
+    ("step_ratio_trace", "× trace", ".2f"), ("error", "error %", ".2f"), ("wr_percent", "|w≠0|/|w| %", ".2f"),
+    ("cr_prune", "CR_prune", ".1f"), ("architecture", "architecture", ""),
+]
+
+
+def main(argv=None):
+    p = parser(__doc__.strip().splitlines()[0])
+    p.add_argument("--pretrain-epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--batch-size", type=int, default=100)
+    args = p.parse_args(argv)
+    if args.quick:
+        args.pretrain_epochs, args.epochs = 1, 2
+    setup(args)
+    torch.manual_seed(args.seed)
+    data = load_dataset("mnist5k", seed=args.seed)
+    net = build_model("lenet5-caffe", data.input_shape, data.num_classes)
+    train(net, data.train, epochs=args.pretrain_epochs, lr=1e-3, batch_size=args.batch_size, device=args.device,
+          seed=args.seed, desc="pretrain")
+    steps = -(-len(data.train) // args.batch_size)
+
+    plain = copy.deepcopy(net)
+    history = train(plain, data.train, epochs=args.epochs, lr=1e-3, batch_size=args.batch_size, device=args.device,
+                    seed=args.seed, desc="plain")
+    plain_step = sum(h["seconds"] for h in history) / (args.epochs * steps)
+    rows = [dict(method="plain", model="lenet5-caffe", dataset="mnist5k", prior=None, s_per_step=plain_step,
+                 step_ratio_plain=1.0, error=100 * classification_error(plain, data.test, args.device),
+                 wr_percent=100.0, cr_prune=1.0, architecture="20-50-800-500", epochs=args.epochs)]
+    for method, elbo in (("trace", pyro.infer.Trace_ELBO()), ("taylor", TaylorMeanField_ELBO())):
+        start = time.perf_counter()
+        run = compress_network(copy.deepcopy(net), AutomaticRelevanceDetermination(), data, epochs=args.epochs,
+                               lr=args.lr, batch_size=args.batch_size, elbo=elbo, device=args.device, seed=args.seed)
+        r = run.result.report
+        step = sum(h["seconds"] for h in run.history) / (args.epochs * steps)
+        rows.append(dict(method=method, model="lenet5-caffe", dataset="mnist5k", prior="ard", s_per_step=step,
+                         step_ratio_plain=step / plain_step, error=100 * r.error, wr_percent=r.wr_percent,
+                         cr_prune=r.cr_prune, cr_bits=r.cr_bits, architecture=r.architecture,
+                         flops_reduction_percent=r.flops_reduction_percent, epochs=args.epochs,
+                         wall_s=time.perf_counter() - start))
+    trace, taylor = rows[1], rows[2]
+    for row in rows:
+        row["step_ratio_trace"] = row["s_per_step"] / trace["s_per_step"]
+    taylor["target_met"] = bool(taylor["step_ratio_plain"] <= 1.3 and taylor["step_ratio_trace"] <= 0.6
+                                and taylor["cr_prune"] >= trace["cr_prune"] and taylor["error"] <= trace["error"] + 0.3)
+    print_table(rows, COLUMNS)
+    print(f"written {write_rows(args.out, 'elbo', rows)}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
