@@ -138,19 +138,6 @@ class BayesianLinear(BayesianLayer):
         super().__init__(module, prior, name)
         self.in_features, self.out_features = module.in_features, module.out_features
 
-    def pretrained_rms(self, shape):
-        """
-        Root mean square of the pretrained weights over each group of ``shape`` (the whole layer
-        when ``shape`` is the weight's own): a scale to start a prior's scale posterior at
-        (``infer={"init": ...}``), floored at 1e-6.
-        """
-        shape = tuple(shape)
-        w2 = self.weight_init.pow(2)
-        if shape == tuple(self.weight_shape):
-            return w2.mean().sqrt().clamp_min(1e-6).expand(shape)
-        dims = [d for d, n in enumerate(shape) if n == 1]
-        return w2.mean(dims, keepdim=True).sqrt().clamp_min(1e-6)
-
     def group_shape(self, group):
         if group in ("auto", "in"):
             return (1, self.in_features)
@@ -172,19 +159,6 @@ class BayesianConv2d(BayesianLayer):
         super().__init__(module, prior, name)
         self.in_channels, self.out_channels = module.in_channels, module.out_channels
         self.stride, self.padding, self.dilation, self.groups = module.stride, module.padding, module.dilation, module.groups
-
-    def pretrained_rms(self, shape):
-        """
-        Root mean square of the pretrained weights over each group of ``shape`` (the whole layer
-        when ``shape`` is the weight's own): a scale to start a prior's scale posterior at
-        (``infer={"init": ...}``), floored at 1e-6.
-        """
-        shape = tuple(shape)
-        w2 = self.weight_init.pow(2)
-        if shape == tuple(self.weight_shape):
-            return w2.mean().sqrt().clamp_min(1e-6).expand(shape)
-        dims = [d for d, n in enumerate(shape) if n == 1]
-        return w2.mean(dims, keepdim=True).sqrt().clamp_min(1e-6)
 
     def group_shape(self, group):
         out, inp = self.weight_shape[:2]
