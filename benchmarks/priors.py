@@ -34,7 +34,8 @@ def main(argv=None):
     p = parser(__doc__.strip().splitlines()[0])
     p.add_argument("--pretrain-epochs", type=int, default=20)
     p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--finetune-epochs", type=int, default=10)
+    p.add_argument("--finetune-epochs", type=int, default=15)
+    p.add_argument("--finetune-lr", type=float, default=5e-4)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--kl-warmup-epochs", type=int, default=10)
     p.add_argument("--priors", nargs="+", default=PRIORS)
@@ -63,7 +64,7 @@ def main(argv=None):
     for name in args.priors:
         run = compress_network(copy.deepcopy(net), get_prior(name), data, epochs=args.epochs, lr=args.lr,
                                kl_warmup_epochs=args.kl_warmup_epochs, finetune_epochs=args.finetune_epochs,
-                               finetune_lr=1e-4, device=args.device, seed=args.seed)
+                               finetune_lr=args.finetune_lr, device=args.device, seed=args.seed)
         r = run.result.report
         rows.append(dict(
             method=name, model="lenet300", dataset="mnist5k", error=100 * r.error,

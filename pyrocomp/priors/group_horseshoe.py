@@ -38,7 +38,7 @@ class GroupHorseshoe(Prior):
         go together because their weights share the shrinking scale.
     """
 
-    def __init__(self, tau0=1e-2, group="auto", threshold=3.0):
+    def __init__(self, tau0=1e-3, group="auto", threshold=3.0):
         self.tau0 = positive("tau0", tau0)
         self.group = _check_group(group)
         self.threshold = float(threshold)
