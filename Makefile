@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/pyrocomp compress --model lenet5-caffe --prior vd --dataset mnist5k \
-		--pretrain-epochs 5 --epochs 20 --lr 1e-3 --finetune-epochs 2 --out runs/demo
+	$(VENV)/bin/pyrocomp compress --model lenet5-caffe --prior group-nj --dataset mnist5k \
+		--pretrain-epochs 5 --epochs 20 --lr 1e-3 --kl-warmup-epochs 5 --finetune-epochs 3 --out runs/demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -1,6 +1,7 @@
 """
 The Taylor ELBO against Trace_ELBO and plain training, on LeNet-5-Caffe with the embedded MNIST
-subset and the ARD prior (one precision per input neuron / output filter), side by side in one run: seconds per step of (a) plain training of the
+subset and the ARD prior (per weight, a = 0.5, b = 1e-4: under the Taylor ELBO a relevant weight
+settles at mu^2 E[rho] = 2a = 1, three nats above the pruning threshold), side by side in one run: seconds per step of (a) plain training of the
 same network, (b) Trace_ELBO with local reparameterisation, (c) TaylorMeanField_ELBO; and after
 the same number of epochs the error, |w≠0|/|w| and CR_prune of each Bayesian variant.
 
@@ -55,12 +56,12 @@ def main(argv=None):
                  wr_percent=100.0, cr_prune=1.0, architecture="20-50-800-500", epochs=args.epochs)]
     for method, elbo in (("trace", pyro.infer.Trace_ELBO()), ("taylor", TaylorMeanField_ELBO())):
         start = time.perf_counter()
-        run = compress_network(copy.deepcopy(net), AutomaticRelevanceDetermination(group="auto"), data,
+        run = compress_network(copy.deepcopy(net), AutomaticRelevanceDetermination(a=0.5, b=1e-4), data,
                                epochs=args.epochs,
                                lr=args.lr, batch_size=args.batch_size, elbo=elbo, device=args.device, seed=args.seed)
         r = run.result.report
         step = sum(h["seconds"] for h in run.history) / (args.epochs * steps)
-        rows.append(dict(method=method, model="lenet5-caffe", dataset="mnist5k", prior="ard (group)", s_per_step=step,
+        rows.append(dict(method=method, model="lenet5-caffe", dataset="mnist5k", prior="ard(a=0.5, b=1e-4)", s_per_step=step,
                          step_ratio_plain=step / plain_step, error=100 * r.error, wr_percent=r.wr_percent,
                          cr_prune=r.cr_prune, cr_bits=r.cr_bits, architecture=r.architecture,
                          flops_reduction_percent=r.flops_reduction_percent, epochs=args.epochs,

@@ -17,6 +17,10 @@ class AutomaticRelevanceDetermination(Prior):
     proper and closed form. The precision site is ``{name}.precision``; the guide starts it at
     the inverse mean square of the pretrained weights (of the layer, or of each group).
 
+    Under :class:`~pyrocomp.infer.TaylorMeanField_ELBO` the posterior variance follows the prior,
+    and a relevant weight settles at :math:`\mu^2 E[\rho] \approx 2a`: use :math:`a \approx 0.5`
+    there, so that the default precision threshold (:math:`e^{-3}`) separates it from pruned ones.
+
     :param float a: Gamma shape.
     :param float b: Gamma rate.
     :param group: ``None`` (per weight), ``"auto"``, ``"in"`` or ``"out"``.
