@@ -23,7 +23,7 @@ class LaplacePrior(Prior):
     :param float threshold: default per-weight log-dropout-rate threshold.
     """
 
-    def __init__(self, rate=20.0, threshold=3.0):
+    def __init__(self, rate=30.0, threshold=3.0):
         self.rate = positive("rate", rate)
         self.threshold = float(threshold)
 
