@@ -186,3 +186,17 @@ def test_improper_priors_are_refused(prior, site):
 def test_bad_num_kl_samples():
     with pytest.raises(ValueError, match="num_kl_samples"):
         TaylorMeanField_ELBO(num_kl_samples=0)
+
+
+def test_drops_into_pyro_svi():
+    torch.manual_seed(0)
+    model = BayesianNetwork(nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2)),
+                            AutomaticRelevanceDetermination(a=0.5, b=1e-4), dataset_size=64)
+    guide = AutoCompressionGuide(model, posterior_family=mean_field_weights)
+    x = torch.randn(64, 3)
+    y = (x[:, 0] > 0).long()
+    svi = pyro.infer.SVI(model, guide, pyro.optim.Adam({"lr": 1e-2}), TaylorMeanField_ELBO())
+    first = svi.evaluate_loss(x, y)
+    for _ in range(200):
+        loss = svi.step(x, y)  # loss_and_grads
+    assert loss == pytest.approx(svi.evaluate_loss(x, y), rel=0.05) and loss < first
