@@ -49,7 +49,7 @@ def plot_history(history, path):
     epochs = [h["epoch"] for h in history]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
     axes[0].plot(epochs, [h["loss"] for h in history])
-    axes[0].set(title="negative ELBO per example", xlabel="epoch", yscale="log")
+    axes[0].set(title="negative ELBO (mean over the epoch's steps)", xlabel="epoch", yscale="log")
     errors = [h["error"] for h in history]
     if any(e is not None for e in errors):
         axes[1].plot(epochs, [100 * e for e in errors])

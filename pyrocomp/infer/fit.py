@@ -50,8 +50,8 @@ def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_wa
         pruned deterministic network.
     :param bool validate: run with Pyro's argument validation (about a quarter slower; useful
         while developing a prior).
-    :returns: per-epoch history: list of dicts with ``epoch, loss, kl_scale, kept_fraction,
-        error, seconds``.
+    :returns: per-epoch history: list of dicts with ``epoch, loss`` (mean negative ELBO of the
+        epoch's steps, at full-data scale), ``kl_scale, kept_fraction, error, seconds``.
     """
     if not (isinstance(epochs, int) and epochs > 0):
         raise ValueError(f"Expected epochs to be a positive int but got {epochs!r}")
@@ -96,10 +96,10 @@ def _fit_loop(model, guide, step_fn, loader, epochs, lr, kl_warmup_epochs, devic
                     f"The ELBO became {loss} at epoch {epoch}, step {step}; lower the learning rate "
                     f"(now {lr}) or check the data for non-finite values"
                 )
-            total, count = total + loss, count + len(x)
+            total, count = total + loss, count + 1
         seconds = time.perf_counter() - start
         kept, error = _kept_and_error(model, guide, eval_data, device)
-        history.append(dict(epoch=epoch + 1, loss=total / count, kl_scale=model.kl_scale, kept_fraction=kept,
+        history.append(dict(epoch=epoch + 1, loss=total / count,  # mean negative ELBO (full-data scale) kl_scale=model.kl_scale, kept_fraction=kept,
                             error=error, seconds=seconds))
         bar.set_postfix(loss=f"{total / count:.3g}", kept=f"{100 * kept:.1f}%",
                         **({} if error is None else {"error": f"{100 * error:.2f}%"}))
