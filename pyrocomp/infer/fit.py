@@ -99,7 +99,7 @@ def _fit_loop(model, guide, step_fn, loader, epochs, lr, kl_warmup_epochs, devic
             total, count = total + loss, count + 1
         seconds = time.perf_counter() - start
         kept, error = _kept_and_error(model, guide, eval_data, device)
-        history.append(dict(epoch=epoch + 1, loss=total / count,  # mean negative ELBO (full-data scale) kl_scale=model.kl_scale, kept_fraction=kept,
+        history.append(dict(epoch=epoch + 1, loss=total / count, kl_scale=model.kl_scale, kept_fraction=kept,
                             error=error, seconds=seconds))
         bar.set_postfix(loss=f"{total / count:.3g}", kept=f"{100 * kept:.1f}%",
                         **({} if error is None else {"error": f"{100 * error:.2f}%"}))
