@@ -11,12 +11,11 @@ import argparse
 import pyro
 import pyro.distributions as dist
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 from torch import nn
 
 from pyrocomp import AutoCompressionGuide, BayesianNetwork
-from pyrocomp.infer import classification_error, fit
+from pyrocomp.data import load_dataset
+from pyrocomp.infer import classification_error, fit, train
 from pyrocomp.priors import Prior
 from pyrocomp.pruning import compress
 
@@ -41,25 +40,18 @@ def main(argv=None):
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
 
-    x, y = load_digits(return_X_y=True)
-    x, y = torch.tensor(x / 16.0, dtype=torch.float32), torch.tensor(y)
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.3, random_state=0, stratify=y)
-
+    data = load_dataset("digits")
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(64, 100), nn.ReLU(), nn.Linear(100, 10))
-    optimizer = torch.optim.Adam(net.parameters(), 1e-2)
-    for _ in range(100):
-        optimizer.zero_grad()
-        nn.functional.cross_entropy(net(x_train), y_train).backward()
-        optimizer.step()
+    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 100), nn.ReLU(), nn.Linear(100, 10))
+    train(net, data.train, epochs=40, lr=1e-2, batch_size=128, device=args.device, progress=False)
 
     pyro.clear_param_store()
     model = BayesianNetwork(net, GroupStudentT())
     guide = AutoCompressionGuide(model)
-    fit(model, guide, (x_train, y_train), epochs=args.epochs, lr=1e-2, batch_size=128, device=args.device)
-    result = compress(model, guide, x_train[:256].to(args.device))
-    result.report.error = classification_error(result.network, (x_test, y_test))
-    print(f"dense error {100 * classification_error(net, (x_test, y_test)):.2f} %")
+    fit(model, guide, data.train, epochs=args.epochs, lr=1e-2, batch_size=128, device=args.device)
+    result = compress(model, guide, data.train.tensors[0][:256].to(args.device))
+    result.report.error = classification_error(result.network, data.test)
+    print(f"dense error {100 * classification_error(net, data.test):.2f} %")
     print(result.report.to_markdown())
     return result
 

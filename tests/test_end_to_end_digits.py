@@ -51,4 +51,4 @@ def test_user_declared_prior_example_runs_end_to_end(monkeypatch):
     namespace = runpy.run_path(str(ROOT / "examples" / "custom_prior.py"), run_name="not_main")
     result = namespace["main"](["--epochs", "25"])
     assert result.report.wr_percent < 100.0 and result.report.error < 0.1
-    assert "precision" in " ".join(result.posteriors["0"].sites)
+    assert "1.precision" in result.posteriors["1"].sites
