@@ -23,7 +23,8 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 benchmarks: $(STAMP)
-	$(PY) benchmarks/priors.py --out results
+	$(PY) benchmarks/priors.py --out results --threads 1
+	$(PY) benchmarks/elbo.py --out results --threads 1
 
 clean:
 	rm -rf runs results .pytest_cache

@@ -36,7 +36,7 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--finetune-epochs", type=int, default=15)
     p.add_argument("--finetune-lr", type=float, default=5e-4)
-    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--kl-warmup-epochs", type=int, default=10)
     p.add_argument("--priors", nargs="+", default=PRIORS)
     args = p.parse_args(argv)
