@@ -7,7 +7,7 @@ from torch import nn
 from pyrocomp import AutoCompressionGuide, BayesianNetwork
 from pyrocomp.priors import (
     PRIORS, AutomaticRelevanceDetermination, GroupHorseshoe, GroupNormalJeffreys, LaplacePrior, get_prior,
-    register_prior, Prior,
+    register_prior,
 )
 
 
