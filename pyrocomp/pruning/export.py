@@ -3,7 +3,9 @@ Physical removal of pruned units: a unit (neuron or channel) between two layers 
 it has no surviving incoming weight or no surviving outgoing weight; the tensors shrink with
 ``index_select`` and the modules' sizes are updated, so the exported network is really smaller
 and faster. A unit whose incoming weights are all pruned outputs a constant; that constant is
-folded into the next layer's bias before the unit goes.
+folded into the next layer's bias before the unit goes. The fold is exact into a linear layer
+and into an unpadded convolution; into a zero-padded convolution it is exact away from the
+padded border (the error reported for the exported network includes that difference).
 
 The layer dependency is read from the execution order of a forward pass: consecutive
 ``Linear`` / ``Conv2d`` layers separated only by parameter-free modules (activations, pooling,
