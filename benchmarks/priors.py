@@ -74,7 +74,8 @@ def main(argv=None):
             bits_per_layer=[layer.bits for layer in r.layers], s_per_epoch=run.timing["s_per_epoch_svi_only"],
             s_per_epoch_ratio=run.timing["s_per_epoch_svi_only"] / plain_s, epochs=args.epochs,
             finetune_epochs=args.finetune_epochs,
-            target_met=bool(r.wr_percent <= 10 and 100 * r.error <= 100 * dense_error + 1.5
+            # errors are counts over the test set: compare with a tolerance far below one example
+            target_met=bool(r.wr_percent <= 10 and r.error - dense_error <= 0.015 + 1e-9
                             and (name != "vd" or r.cr_prune >= 50)),
         ))
         print(f"{name}: error {100 * r.error:.2f} %, kept {r.wr_percent:.2f} %, CR {r.cr_prune:.1f}", flush=True)
