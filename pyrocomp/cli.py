@@ -3,7 +3,6 @@ The ``pyrocomp`` command: ``pyrocomp compress ...`` and ``pyrocomp list``.
 """
 import argparse
 import json
-import logging
 import sys
 import time
 from pathlib import Path
@@ -19,7 +18,6 @@ from pyrocomp.plots import plot_history, plot_masks
 from pyrocomp.priors import PRIORS, get_prior
 from pyrocomp.pruning import save_compressed
 
-log = logging.getLogger("pyrocomp")
 
 ELBOS = {
     "meanfield": ("pyro.infer.TraceMeanField_ELBO", "closed-form KL terms where registered, Monte Carlo elsewhere"),
@@ -219,7 +217,6 @@ def _markdown(summary, report):
 
 def main(argv=None):
     """Entry point of the ``pyrocomp`` console script; returns the exit status."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         args = build_parser().parse_args(argv)
         if args.command == "list":
