@@ -130,3 +130,18 @@ def test_export_when_a_whole_layer_is_pruned():
     layers = prune_(net, x)
     assert torch.allclose(net(x), expected, atol=1e-6)
     assert layers[0].out_kept == 0 and layers[0].macs_kept == 0 and layers[1].in_kept == 0
+
+
+def test_group_log_alpha_on_a_hand_built_posterior():
+    from pyrocomp.pruning import GroupLogAlphaThreshold, LayerPosterior
+
+    mean = torch.tensor([[1.0, 0.1, 0.0], [1.0, 0.1, 0.0]])
+    var = torch.tensor([[0.5, 0.5, 0.5], [0.5, 0.5, 0.5]])
+    post = LayerPosterior("0", mean, var, log_alpha=torch.zeros(2, 3))
+    # input groups (columns): log(sum var / sum mean^2) = log(1 / 2) = -0.69, log(1 / 0.02) = 3.9, +inf
+    assert GroupLogAlphaThreshold(0.0, "in").keep(post).tolist() == [[True, False, False]] * 2
+    # output groups (rows): log(1.5 / 1.01) = 0.40 in both
+    assert not GroupLogAlphaThreshold(0.0, "out").keep(post).any()
+    assert GroupLogAlphaThreshold(0.5, "out").keep(post).all()
+    with pytest.raises(ValueError, match="group"):
+        GroupLogAlphaThreshold(0.0, "rows")
