@@ -38,7 +38,7 @@ def register_posterior(prior_type=None, support=None):
     return decorator
 
 
-def _base(fn):
+def unwrap_independent(fn):
     while isinstance(fn, Independent):
         fn = fn.base_dist
     return fn
@@ -46,7 +46,7 @@ def _base(fn):
 
 def posterior_family(name, prior):
     """The registered :class:`Posterior` class for the site ``name`` with ``prior``."""
-    base = _base(prior)
+    base = unwrap_independent(prior)
     for prior_type, cls in _BY_TYPE.items():
         if isinstance(base, prior_type):
             return cls
@@ -91,7 +91,7 @@ class NonCenteredNormal(Posterior):
 
     @staticmethod
     def _prior_loc_scale(prior):
-        base = _base(prior)
+        base = unwrap_independent(prior)
         shape = prior.shape()
         return base.loc.expand(shape), base.scale.expand(shape)
 

@@ -12,7 +12,7 @@ from pyro.util import warn_if_nan
 from torch.distributions import kl_divergence
 
 from pyrocomp.distributions import LogUniform
-from pyrocomp.guides.posteriors import _base
+from pyrocomp.guides.posteriors import unwrap_independent
 
 #: priors whose KL against a Gaussian has no optimum in the variance when the likelihood is
 #: taken at the mean; extend when adding improper priors.
@@ -98,7 +98,7 @@ class TaylorMeanField_ELBO(Trace_ELBO):
         return model_trace, guide_trace
 
     def _kl(self, name, q, p):
-        base = _base(p)
+        base = unwrap_independent(p)
         if isinstance(base, IMPROPER_PRIORS):
             raise ImproperPriorError(
                 f"Site {name!r} has the improper prior {type(base).__name__}: with the likelihood at the posterior "
@@ -111,7 +111,7 @@ class TaylorMeanField_ELBO(Trace_ELBO):
             if name not in self._warned:
                 self._warned.add(name)
                 warnings.warn(
-                    f"No closed-form KL({type(_base(q)).__name__} || {type(base).__name__}) for site {name!r}; "
+                    f"No closed-form KL({type(unwrap_independent(q)).__name__} || {type(base).__name__}) for site {name!r}; "
                     f"using a Monte-Carlo estimate with {self.num_kl_samples} draws",
                     RuntimeWarning,
                 )

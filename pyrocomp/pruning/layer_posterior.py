@@ -3,7 +3,7 @@ from typing import Dict, Optional, Tuple
 
 import torch
 
-from pyrocomp.guides.posteriors import _base
+from pyrocomp.guides.posteriors import unwrap_independent
 from pyro.distributions import Normal
 
 
@@ -59,7 +59,7 @@ def summarize(model, guide, num_samples=256, seed=0):
                 continue
             mean = site["fn"].mean
             out[name, 1], out[name, 2] = mean, site["fn"].variance + mean.pow(2)
-            prior = _base(site["infer"].get("prior"))
+            prior = unwrap_independent(site["infer"].get("prior"))
             if name in weight_sites and isinstance(prior, Normal):
                 scale = prior.scale.expand(mean.shape)
                 out[name, "s1"], out[name, "s2"], out[name, "p"] = scale, scale.pow(2), scale.pow(-2)
