@@ -39,6 +39,7 @@ def register_posterior(prior_type=None, support=None):
 
 
 def unwrap_independent(fn):
+    """The distribution under any ``Independent`` wrappers of ``fn``."""
     while isinstance(fn, Independent):
         fn = fn.base_dist
     return fn
