@@ -11,11 +11,12 @@ import pyro
 import torch
 
 from pyrocomp.data import DATASETS, DataError, load_dataset
-from pyrocomp.infer import ImproperPriorError, TaylorMeanField_ELBO, classification_error, train
+from pyrocomp.infer import ImproperPriorError, TaylorMeanField_ELBO, TurboSchedule, classification_error, train
 from pyrocomp.models import MODELS, build_model
 from pyrocomp.pipeline import compress_network
-from pyrocomp.plots import plot_history, plot_masks
-from pyrocomp.priors import PRIORS, get_prior
+from pyrocomp.mrf import SUPPORT_PRIORS, get_support
+from pyrocomp.plots import plot_history, plot_masks, plot_message_change
+from pyrocomp.priors import PRIORS, TurboPrior, get_prior
 from pyrocomp.pruning import save_compressed
 
 
@@ -23,7 +24,7 @@ ELBOS = {
     "meanfield": ("pyro.infer.TraceMeanField_ELBO", "closed-form KL terms where registered, Monte Carlo elsewhere"),
     "trace": ("pyro.infer.Trace_ELBO", "Monte-Carlo KL terms"),
     "taylor": ("pyrocomp.infer.TaylorMeanField_ELBO", "deterministic: likelihood at the posterior means (001 eq. 35); "
-               "proper priors only (ard, laplace, group-hs)"),
+               "proper priors only (ard, laplace, group-hs, turbo); the default for turbo"),
 }
 
 
@@ -88,14 +89,49 @@ def build_parser():
     c.add_argument("--lr", type=_positive_float, default=1e-3)
     c.add_argument("--pretrain-lr", type=_positive_float, default=1e-3)
     c.add_argument("--kl-warmup-epochs", type=_non_negative_int, default=0)
-    c.add_argument("--elbo", default="meanfield", type=_choice(ELBOS, "ELBO"))
-    c.add_argument("--threshold", type=float, default=None, help="log dropout-rate threshold of the prior's criterion")
+    c.add_argument("--elbo", default=None, type=_choice(ELBOS, "ELBO"),
+                   help="default: taylor for --prior turbo, meanfield otherwise")
+    c.add_argument("--threshold", type=float, default=None,
+                   help="threshold of the prior's criterion (log dropout rate; support probability for turbo)")
     c.add_argument("--finetune-epochs", type=_non_negative_int, default=0)
     c.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--out", default="runs/compress", help="output directory")
     c.add_argument("--quiet", action="store_true", help="no progress bars")
+    t = c.add_argument_group("turbo", "the Turbo-VBI prior (--prior turbo, paper 001)")
+    t.add_argument("--support", default="ising", type=_choice(SUPPORT_PRIORS, "support prior"),
+                   help="support prior p(s): ising (2-D MRF), chain (row Markov chains) or bernoulli")
+    t.add_argument("--p01", type=float, default=0.3, help="row transition probability p(1|0) (ising, chain)")
+    t.add_argument("--p10", type=float, default=0.3, help="row transition probability p(0|1) (ising, chain)")
+    t.add_argument("--p01-col", type=float, default=None, help="column p(1|0) (ising; default --p01)")
+    t.add_argument("--p10-col", type=float, default=None, help="column p(0|1) (ising; default --p10)")
+    t.add_argument("--support-p", type=float, default=0.2, help="p(s=1) of the bernoulli support prior")
+    t.add_argument("--a", type=float, default=1.0, help="active Gamma shape")
+    t.add_argument("--b", type=float, default=1.0, help="active Gamma rate")
+    t.add_argument("--a-bar", type=float, default=1.0, help="inactive Gamma shape")
+    t.add_argument("--b-bar", type=float, default=1e-3, help="inactive Gamma rate")
+    t.add_argument("--bp-every", type=_positive_int, default=1, help="epochs between belief-propagation runs")
+    t.add_argument("--bp-start", type=_non_negative_int, default=0, help="epochs before the first run")
+    t.add_argument("--bp-iterations", type=_positive_int, default=100, help="sweeps per belief-propagation run")
+    t.add_argument("--bp-damping", type=float, default=0.0, help="message damping in [0, 1)")
+    t.add_argument("--bp-tolerance", type=_positive_float, default=1e-4)
+    t.add_argument("--turbo-iterations", type=_positive_int, default=None,
+                   help="I_max, the most belief-propagation runs (default: until converged)")
     return parser
+
+
+def _turbo_prior(args):
+    kind = args.support
+    if kind == "ising":
+        support = get_support(kind, p01_row=args.p01, p10_row=args.p10, p01_col=args.p01_col, p10_col=args.p10_col)
+    elif kind == "chain":
+        support = get_support(kind, p01=args.p01, p10=args.p10)
+    else:
+        support = get_support(kind, p=args.support_p)
+    schedule = TurboSchedule(bp_every=args.bp_every, bp_start=args.bp_start, bp_iterations=args.bp_iterations,
+                             damping=args.bp_damping, bp_tolerance=args.bp_tolerance, max_outer=args.turbo_iterations)
+    kwargs = {} if args.threshold is None else {"threshold": args.threshold}
+    return TurboPrior(support, a=args.a, b=args.b, a_bar=args.a_bar, b_bar=args.b_bar, schedule=schedule, **kwargs)
 
 
 def _list():
@@ -131,8 +167,14 @@ def _elbo(name):
 def compress_command(args):
     """Run ``pyrocomp compress``; returns the report dictionary."""
     device = _device(args.device)
-    prior_kwargs = {} if args.threshold is None else {"threshold": args.threshold}
-    prior = get_prior(args.prior, **prior_kwargs)
+    try:
+        if args.prior == "turbo":
+            prior = _turbo_prior(args)
+        else:
+            prior = get_prior(args.prior, **({} if args.threshold is None else {"threshold": args.threshold}))
+    except (ValueError, TypeError) as error:
+        raise UsageError(str(error)) from None
+    elbo_name = args.elbo or ("taylor" if args.prior == "turbo" else "meanfield")
     data = load_dataset(args.dataset, args.data_dir, seed=args.seed)
     try:
         net = build_model(args.model, data.input_shape, data.num_classes)
@@ -161,7 +203,7 @@ def compress_command(args):
 
     try:
         run = compress_network(net, prior, data, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-                               elbo=_elbo(args.elbo), kl_warmup_epochs=args.kl_warmup_epochs,
+                               elbo=_elbo(elbo_name), kl_warmup_epochs=args.kl_warmup_epochs,
                                finetune_epochs=args.finetune_epochs, finetune_lr=args.pretrain_lr * 0.1,
                                device=device, seed=args.seed, progress=progress)
     except ImproperPriorError as error:
@@ -173,22 +215,27 @@ def compress_command(args):
                     prior=args.prior, error=report.error, architecture=report.architecture)
     plot_masks(result.masks, out / "kept_weights.png", title=f"{args.model} / {args.prior} / {args.dataset}")
     plot_history(history, out / "training.png")
+    files = {"compressed": "compressed.pt", "kept_weights": "kept_weights.png", "training": "training.png"}
+    turbo = [h["TurboVBI"] for h in history if "TurboVBI" in h]
+    if turbo:
+        plot_message_change(turbo, out / "message_change.png")
+        files["message_change"] = "message_change.png"
 
     compressed = report.to_dict()
     layers = compressed.pop("layers")
     summary = {
         "model": args.model, "prior": args.prior, "dataset": args.dataset, "seed": args.seed,
-        "epochs": args.epochs, "elbo": args.elbo, "device": str(device),
+        "epochs": args.epochs, "elbo": elbo_name, "device": str(device),
         "dense": {"error": dense_error, "params": report.weights, "flops": report.macs,
                   "architecture": report.architecture_dense},
         "compressed": {"error_before_finetune": report.error_before_finetune,
                        **{k: compressed[k] for k in ("error", "params_nonzero", "wr_percent", "cr_prune", "cr_bits",
                                                    "flops", "flops_reduction_percent", "architecture",
-                                                   "bits_per_layer")}},
+                                                   "bits_per_layer", "clusters", "weights_in_clusters")}},
         "layers": layers,
         "timing": {"pretrain_s": pretrain_s, "fit_s": fit_s, "s_per_epoch": fit_s / args.epochs},
         "history": history,
-        "files": {"compressed": "compressed.pt", "kept_weights": "kept_weights.png", "training": "training.png"},
+        "files": files,
     }
     (out / "report.json").write_text(json.dumps(summary, indent=2))
     table = _markdown(summary, report)

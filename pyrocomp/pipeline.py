@@ -8,6 +8,7 @@ import torch
 from pyrocomp.guides import AutoCompressionGuide, mean_field_weights, posterior_family
 from pyrocomp.infer import TaylorMeanField_ELBO, classification_error, fit, train
 from pyrocomp.nn import BayesianNetwork
+from pyrocomp.priors import Prior
 from pyrocomp.pruning import PriorPrecisionThreshold, compress
 
 
@@ -30,14 +31,20 @@ def compress_network(net, prior, data, *, epochs, lr=1e-3, batch_size=100, elbo=
     off the posterior, fine-tune its surviving weights for ``finetune_epochs`` and set the
     report's test error on ``data.test``. ``net`` itself is not changed. With
     :class:`~pyrocomp.infer.TaylorMeanField_ELBO` the weights get mean-field posteriors
-    (:func:`~pyrocomp.guides.mean_field_weights`) and pruning thresholds the posterior precision
-    (:class:`~pyrocomp.pruning.PriorPrecisionThreshold`).
+    (:func:`~pyrocomp.guides.mean_field_weights`) and pruning uses the prior's
+    ``taylor_criterion`` (the posterior precision, or the support for
+    :class:`~pyrocomp.priors.TurboPrior`). ``elbo=None`` takes the prior's ``default_elbo``
+    (:class:`~pyrocomp.infer.TaylorMeanField_ELBO` for the Turbo-VBI prior), else
+    ``TraceMeanField_ELBO``. The priors' fit hooks (:meth:`~pyrocomp.priors.Prior.fit_callbacks`)
+    run during the fit.
 
     :param data: a :class:`~pyrocomp.data.DataSplit`.
     :rtype: CompressionRun
     """
     device = torch.device(device)
     pyro.set_rng_seed(seed)
+    if elbo is None and isinstance(prior, Prior) and prior.default_elbo is not None:
+        elbo = prior.default_elbo()
     model = BayesianNetwork(net.to(device), prior, dataset_size=len(data.train))
     taylor = isinstance(elbo, TaylorMeanField_ELBO)
     # paper 001's q(w) for the Taylor ELBO: its Taylor point is then E[w]
@@ -50,7 +57,10 @@ def compress_network(net, prior, data, *, epochs, lr=1e-3, batch_size=100, elbo=
                   kl_warmup_epochs=kl_warmup_epochs, device=device, eval_data=data.test, seed=seed, progress=progress)
     fit_s = time.perf_counter() - start
     example = data.train.tensors[0][:256].to(device)
-    result = compress(model, guide, example, criterion=PriorPrecisionThreshold(-3.0) if taylor else None)
+    criterion = None
+    if taylor:
+        criterion = prior.taylor_criterion if isinstance(prior, Prior) else PriorPrecisionThreshold(-3.0)
+    result = compress(model, guide, example, criterion=criterion)
     result.report.error_before_finetune = classification_error(result.network, data.test, device)
     if finetune_epochs:
         train(result.network, data.train, epochs=finetune_epochs, lr=finetune_lr, batch_size=batch_size,

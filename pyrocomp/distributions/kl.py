@@ -12,6 +12,7 @@ from pyro.distributions import Exponential, Gamma, InverseGamma, LogNormal, Norm
 from torch.distributions import kl_divergence, register_kl
 
 from .log_uniform import LogUniform
+from .spike_slab_gamma import SpikeSlabGamma
 
 #: Molchanov, Ashukha, Vetrov (2017), eq. (14); quoted in paper 003 §4.3.
 K1, K2, K3 = 0.63576, 1.87320, 1.48695
@@ -100,3 +101,15 @@ def _kl_lognormal_inversegamma(q, p):
 @register_kl(LogNormal, LogNormal)
 def _kl_lognormal_lognormal(q, p):
     return kl_divergence(q.base_dist, p.base_dist)
+
+
+@register_kl(Gamma, SpikeSlabGamma)
+@register_kl(LogNormal, SpikeSlabGamma)
+def _kl_spike_slab_gamma(q, p):
+    r"""
+    :math:`E_{q(s)}\,\mathrm{KL}(q(\rho) \,\|\, p(\rho \mid s))
+    = \tilde\pi\, \mathrm{KL}(q \,\|\, \mathrm{Gamma}(a, b)) + (1 - \tilde\pi)\, \mathrm{KL}(q \,\|\, \mathrm{Gamma}(\bar a, \bar b))`
+    (linear in the support, so exact for a support at its posterior mean).
+    """
+    s = p.support_value
+    return s * kl_divergence(q, p.active) + (1 - s) * kl_divergence(q, p.inactive)

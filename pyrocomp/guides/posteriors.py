@@ -7,13 +7,17 @@ from the site's prior through a registry:
   :math:`q(w \mid z) = \mathcal{N}(m + s\tilde\mu, s^2\tilde\sigma^2)` (paper 003 §3.2);
 - other priors on the **real line** (e.g. :class:`~pyrocomp.distributions.LogUniform`) get a
   mean-field :math:`\mathcal{N}(\mu, \sigma^2)`;
-- priors on the **positive reals** (precisions, variances, scales) get a log-normal.
+- priors on the **positive reals** (precisions, variances, scales) get a log-normal;
+- **binary supports** get a Bernoulli and the spike-and-slab precisions of paper 001 a Gamma,
+  both updated in closed form (:class:`ClosedFormPosterior`).
 
 Register another family with :func:`register_posterior`.
 """
 import torch
-from pyro.distributions import Independent, LogNormal, Normal, constraints
+from pyro.distributions import Bernoulli, Gamma, Independent, LogNormal, Normal, constraints
 from torch import nn
+
+from pyrocomp.distributions import SpikeSlabGamma
 
 _BY_TYPE = {}
 _BY_SUPPORT = []
@@ -128,3 +132,41 @@ class LogNormalPosterior(Posterior):
 
     def forward(self, prior):
         return LogNormal(self.loc, self.log_scale.exp()).to_event(self.event_dim)
+
+
+class ClosedFormPosterior(Posterior):
+    """
+    Base class of posteriors without SVI parameters: their parameters are buffers, set by
+    closed-form coordinate updates (e.g. :class:`~pyrocomp.infer.SparseVBI`) between gradient
+    steps, and gradient steps leave them alone.
+    """
+
+
+@register_posterior(support=constraints.boolean)
+class ClosedFormBernoulli(ClosedFormPosterior):
+    r""":math:`q(s) = \mathrm{Bernoulli}(\tilde\pi)` (paper 001 eq. (27)); starts at the prior."""
+
+    def __init__(self, prior, init, init_scale):
+        super().__init__(prior, init, init_scale)
+        self.register_buffer("logits", unwrap_independent(prior).logits.detach().expand(prior.shape()).clone())
+
+    def forward(self, prior):
+        return Bernoulli(logits=self.logits).to_event(self.event_dim)
+
+
+@register_posterior(prior_type=SpikeSlabGamma)
+class ClosedFormGamma(ClosedFormPosterior):
+    r""":math:`q(\rho) = \mathrm{Gamma}(\tilde a, \tilde b)` (paper 001 eq. (24)); starts with mean ``init``."""
+
+    def __init__(self, prior, init, init_scale):
+        super().__init__(prior, init, init_scale)
+        if not bool((init > 0).all()):
+            raise ValueError("Expected a positive initial precision")
+        base = unwrap_independent(prior)
+        s = base.support_value
+        concentration = (s * base.concentration + (1 - s) * base.inactive_concentration + 0.5).expand(prior.shape())
+        self.register_buffer("concentration", concentration.detach().clone())
+        self.register_buffer("rate", (concentration / init).detach().clone())
+
+    def forward(self, prior):
+        return Gamma(self.concentration, self.rate).to_event(self.event_dim)

@@ -1,6 +1,26 @@
 from .evaluation import as_loader, classification_error
 from .fit import fit, kl_warmup
+from .sparse_vbi import SparseVBI, collapsed_support_evidence, module_a_elbo, precision_update, support_evidence
+from .support_message_passing import SupportMessagePassing
 from .taylor_mean_field_elbo import IMPROPER_PRIORS, ImproperPriorError, TaylorMeanField_ELBO
 from .train import train
+from .turbo_vbi import TurboSchedule, TurboVBI
 
-__all__ = ["IMPROPER_PRIORS", "ImproperPriorError", "TaylorMeanField_ELBO", "as_loader", "classification_error", "fit", "kl_warmup", "train"]
+__all__ = [
+    "IMPROPER_PRIORS",
+    "ImproperPriorError",
+    "SparseVBI",
+    "SupportMessagePassing",
+    "TaylorMeanField_ELBO",
+    "TurboSchedule",
+    "TurboVBI",
+    "as_loader",
+    "classification_error",
+    "collapsed_support_evidence",
+    "fit",
+    "kl_warmup",
+    "module_a_elbo",
+    "precision_update",
+    "support_evidence",
+    "train",
+]

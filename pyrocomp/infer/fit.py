@@ -30,7 +30,7 @@ def _kept_and_error(model, guide, eval_data, device):
 
 
 def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_warmup_epochs=0, device=None,
-        eval_data=None, seed=0, progress=True, clip_norm=10.0, validate=False):
+        eval_data=None, seed=0, progress=True, clip_norm=10.0, validate=False, callbacks=None):
     """
     Fit a :class:`~pyrocomp.nn.BayesianNetwork` and its guide by stochastic variational
     inference: each step minimises ``elbo.differentiable_loss`` with one (foreach) Adam over the
@@ -50,6 +50,10 @@ def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_wa
         pruned deterministic network.
     :param bool validate: run with Pyro's argument validation (about a quarter slower; useful
         while developing a prior).
+    :param callbacks: hooks with any of ``on_fit_start()``, ``after_step()`` and
+        ``after_epoch(epoch)`` (e.g. :class:`~pyrocomp.infer.TurboVBI`); by default those the
+        priors ask for (:meth:`~pyrocomp.priors.Prior.fit_callbacks`). A dict that
+        ``after_epoch`` returns goes into that epoch's history under the hook's class name.
     :returns: per-epoch history: list of dicts with ``epoch, loss`` (mean negative ELBO of the
         epoch's steps, at full-data scale), ``kl_scale, kept_fraction, error, seconds``.
     """
@@ -64,6 +68,7 @@ def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_wa
     if model.dataset_size is None:
         model.dataset_size = len(loader.dataset)
     elbo = TraceMeanField_ELBO() if elbo is None else elbo
+    callbacks = prior_callbacks(model, guide) if callbacks is None else list(callbacks)
     # register every parameter (Pyro creates none lazily here: the guide is set up eagerly)
     params = [p for p in list(model.parameters()) + list(guide.parameters()) if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=lr)
@@ -77,11 +82,37 @@ def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_wa
         return loss.item()
 
     with pyro.validation_enabled(validate):
-        return _fit_loop(model, guide, step, loader, epochs, lr, kl_warmup_epochs, device, eval_data, progress)
+        return _fit_loop(model, guide, step, loader, epochs, lr, kl_warmup_epochs, device, eval_data, progress,
+                         callbacks)
 
 
-def _fit_loop(model, guide, step_fn, loader, epochs, lr, kl_warmup_epochs, device, eval_data, progress):
+def prior_callbacks(model, guide):
+    """The fit hooks the model's priors ask for, one per hook type."""
+    hooks, seen = [], set()
+    for _, layer in model.bayesian_layers():
+        if id(layer.prior) in seen:
+            continue
+        seen.add(id(layer.prior))
+        for hook in layer.prior.fit_callbacks(model, guide):
+            if type(hook) not in {type(h) for h in hooks}:
+                hooks.append(hook)
+    return hooks
+
+
+def _call(callbacks, method, *args):
+    records = {}
+    for hook in callbacks:
+        fn = getattr(hook, method, None)
+        if fn is not None:
+            record = fn(*args)
+            if isinstance(record, dict):
+                records[type(hook).__name__] = record
+    return records
+
+
+def _fit_loop(model, guide, step_fn, loader, epochs, lr, kl_warmup_epochs, device, eval_data, progress, callbacks=()):
     history = []
+    _call(callbacks, "on_fit_start")
     bar = tqdm(range(epochs), desc="fit", disable=not progress, leave=False)
     model.train()
     for epoch in bar:
@@ -97,10 +128,12 @@ def _fit_loop(model, guide, step_fn, loader, epochs, lr, kl_warmup_epochs, devic
                     f"(now {lr}) or check the data for non-finite values"
                 )
             total, count = total + loss, count + 1
+            _call(callbacks, "after_step")
         seconds = time.perf_counter() - start
+        records = _call(callbacks, "after_epoch", epoch)
         kept, error = _kept_and_error(model, guide, eval_data, device)
         history.append(dict(epoch=epoch + 1, loss=total / count, kl_scale=model.kl_scale, kept_fraction=kept,
-                            error=error, seconds=seconds))
+                            error=error, seconds=seconds, **records))
         bar.set_postfix(loss=f"{total / count:.3g}", kept=f"{100 * kept:.1f}%",
                         **({} if error is None else {"error": f"{100 * error:.2f}%"}))
     model.kl_scale = 1.0

@@ -51,7 +51,7 @@ class SupportCanvas:
     def pack(self, tensors):
         """``{name: tensor of the weight's shape}`` -> ``(height, width)`` canvas, zero-padded."""
         canvas = self.prior_unary.new_zeros(self.height, self.width)
-        for name, shape in self.shapes.items():
+        for name in self.shapes:
             grid, top = to_grid(tensors[name]), self.offsets[name]
             canvas[top:top + grid.shape[0], :grid.shape[1]] = grid
         return canvas

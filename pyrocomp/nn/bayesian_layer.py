@@ -64,6 +64,7 @@ class BayesianLayer(PyroModule):
         self.local_reparam = True
         self.register_buffer("weight_init", module.weight.detach().clone())
         self.bias = None if module.bias is None else nn.Parameter(module.bias.detach().clone())
+        prior.setup(name, self)
 
     @property
     def weight_site(self):

@@ -101,14 +101,14 @@ class BayesianNetwork(PyroModule):
 
         :param dict weights: ``{layer path: weight}`` for every Bayesian layer.
         """
+        plain = copy.deepcopy(self._plain[0])
         state = dict(self.net.state_dict())
         for path, layer in self.bayesian_layers():
             if path not in weights:
                 raise ValueError(f"Expected a weight for layer {path!r}")
-            state.pop(f"{path}.weight_init")
             state[f"{path}.weight"] = weights[path].detach().reshape(layer.weight_shape)
-        plain = copy.deepcopy(self._plain[0])
-        plain.load_state_dict(state)
+        # the Bayesian layers' own buffers (pretrained weights, prior state) stay behind
+        plain.load_state_dict({key: value for key, value in state.items() if key in plain.state_dict()})
         return plain.to(next(iter(state.values())).device)
 
     def sample_latents(self):

@@ -4,6 +4,7 @@ from .group_normal_jeffreys import GroupNormalJeffreys
 from .io_normal_jeffreys import InputOutputNormalJeffreys
 from .laplace import LaplacePrior
 from .log_uniform import LogUniformPrior
+from .turbo import TurboPrior
 from .prior import PRIORS, Prior, get_prior, register_prior
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "LogUniformPrior",
     "PRIORS",
     "Prior",
+    "TurboPrior",
     "get_prior",
     "register_prior",
 ]

@@ -38,6 +38,8 @@ class Prior(ABC):
 
     #: short name used on the command line, set by :func:`register_prior`
     name = None
+    #: the ELBO class this prior is fitted with when none is given (``None``: the caller's default)
+    default_elbo = None
 
     @abstractmethod
     def __call__(self, name, layer):
@@ -49,11 +51,33 @@ class Prior(ABC):
         """
         raise NotImplementedError
 
+    def setup(self, name, layer):
+        """
+        Called once when ``layer`` is made Bayesian with this prior, before any site is sampled:
+        a prior that keeps per-layer state (e.g. the support prior probabilities that belief
+        propagation updates) registers it here as buffers of ``layer``. Default: nothing.
+        """
+
+    def fit_callbacks(self, model, guide):
+        """
+        Hooks that :func:`~pyrocomp.infer.fit` must call while fitting this prior (closed-form
+        updates, message passing); default none. See :class:`~pyrocomp.infer.TurboVBI`.
+        """
+        return []
+
     @property
     def criterion(self):
         from pyrocomp.pruning.criteria import LogAlphaThreshold
 
         return LogAlphaThreshold(3.0)
+
+    @property
+    def taylor_criterion(self):
+        """The pruning criterion after a fit with :class:`~pyrocomp.infer.TaylorMeanField_ELBO`,
+        where posterior variances follow the prior: the posterior precision."""
+        from pyrocomp.pruning.criteria import PriorPrecisionThreshold
+
+        return PriorPrecisionThreshold(-3.0)
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))

@@ -1,4 +1,5 @@
 from .bits import bit_precision
+from .clusters import weight_clusters
 from .compress import Compression, compress
 from .criteria import (
     AllOf,
@@ -7,6 +8,7 @@ from .criteria import (
     PriorPrecisionThreshold,
     PruningCriterion,
     ScaleLogAlphaThreshold,
+    SupportThreshold,
 )
 from .export import LayerStructure, prune_
 from .io import load_compressed, resize_to_state_dict_, save_compressed
@@ -25,6 +27,7 @@ __all__ = [
     "PriorPrecisionThreshold",
     "PruningCriterion",
     "ScaleLogAlphaThreshold",
+    "SupportThreshold",
     "bit_precision",
     "compress",
     "load_compressed",
@@ -32,4 +35,5 @@ __all__ = [
     "save_compressed",
     "prune_",
     "summarize",
+    "weight_clusters",
 ]

@@ -105,3 +105,23 @@ class PriorPrecisionThreshold(PruningCriterion):
         tiny = torch.finfo(posterior.weight_mean.dtype).tiny
         score = posterior.weight_mean.pow(2).clamp_min(tiny).log() + posterior.prior_precision.clamp_min(tiny).log()
         return score > self.threshold
+
+
+class SupportThreshold(PruningCriterion):
+    r"""
+    Keep a weight when the posterior probability of its support,
+    :math:`\tilde\pi = q(s = 1)`, exceeds ``threshold`` (paper 001: the output
+    :math:`\mathbf{s}^* = \arg\max q(\mathbf{s})` of Algorithm 1 at 0.5). Needs a prior with a
+    ``{layer}.support`` site, e.g. :class:`~pyrocomp.priors.TurboPrior`.
+    """
+
+    def __init__(self, threshold=0.5):
+        if not 0.0 < threshold < 1.0:
+            raise ValueError(f"Expected threshold in (0, 1) but got {threshold}")
+        self.threshold = float(threshold)
+
+    def keep(self, posterior):
+        site = f"{posterior.name}.support"
+        if site not in posterior.sites:
+            raise ValueError(f"Layer {posterior.name!r} has no support site {site!r} to threshold")
+        return posterior.sites[site][0] > self.threshold

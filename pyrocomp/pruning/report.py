@@ -17,6 +17,7 @@ class LayerReport:
     bits: int
     macs: int
     macs_kept: int
+    clusters: List[tuple] = field(default_factory=list)
 
     @property
     def width(self):
@@ -71,6 +72,11 @@ class CompressionReport:
         return 100.0 * (1 - self.macs_kept / self.macs)
 
     @property
+    def clusters(self):
+        """Number of clusters of kept weights of at least 3×3 (:func:`~pyrocomp.pruning.weight_clusters`)."""
+        return sum(len(layer.clusters) for layer in self.layers)
+
+    @property
     def architecture_dense(self):
         return "-".join(str(layer.width[0]) for layer in self.layers)
 
@@ -94,6 +100,8 @@ class CompressionReport:
             "architecture_dense": self.architecture_dense,
             "architecture": self.architecture,
             "bits_per_layer": [layer.bits for layer in self.layers],
+            "clusters": self.clusters,
+            "weights_in_clusters": sum(kept for layer in self.layers for _, _, kept in layer.clusters),
             "layers": [asdict(layer) for layer in self.layers],
         }
 
@@ -113,6 +121,6 @@ class CompressionReport:
             "",
             f"architecture {self.architecture_dense} -> {self.architecture}; error {error}; "
             f"|w!=0|/|w| {self.wr_percent:.2f} %; CR_prune {self.cr_prune:.1f}; CR_bits {self.cr_bits:.1f}; "
-            f"FLOPs reduction {self.flops_reduction_percent:.1f} %",
+            f"FLOPs reduction {self.flops_reduction_percent:.1f} %; {self.clusters} clusters of at least 3x3",
         ]
         return "\n".join(rows)

@@ -58,12 +58,13 @@ def test_list(capsys):
     assert main(["list"]) == 0
     text = capsys.readouterr().out
     for name in ("lenet300", "lenet5-caffe", "lenet5", "alexnet", "vgg11", "vd", "group-nj", "group-hs", "io-nj",
-                 "laplace", "ard", "mnist5k", "digits", "breast-cancer", "mnist", "fashion-mnist", "cifar10",
+                 "laplace", "ard", "turbo", "mnist5k", "digits", "breast-cancer", "mnist", "fashion-mnist", "cifar10",
                  "cifar100"):
         assert f"  {name} " in text
 
 
 BASE = ["compress", "--model", "lenet300", "--prior", "vd", "--dataset", "digits", "--quiet"]
+TURBO = ["compress", "--model", "lenet300", "--prior", "turbo", "--dataset", "digits", "--quiet"]
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -85,6 +86,11 @@ BASE = ["compress", "--model", "lenet300", "--prior", "vd", "--dataset", "digits
     ([], "required"),
     (BASE + ["--elbo", "taylor"], "--elbo taylor cannot fit --prior vd: Site '1.weight' has the improper prior"),
     (BASE + ["--elbo", "exact"], "unknown ELBO 'exact'"),
+    (TURBO + ["--p01", "0"], "Expected p01_row in the open interval (0, 1) but got 0.0"),
+    (TURBO + ["--support", "chain", "--p10", "1.5"], "Expected p10 in the open interval (0, 1) but got 1.5"),
+    (TURBO + ["--b-bar", "-1"], "Expected b_bar > 0 but got -1.0"),
+    (TURBO + ["--bp-damping", "1"], "Expected damping in [0, 1) but got 1.0"),
+    (TURBO + ["--support", "tree"], "unknown support prior 'tree'"),
 ])
 def test_bad_arguments_exit_2_with_one_line(argv, message, capsys, tmp_path):
     assert main(argv + (["--out", str(tmp_path)] if argv and argv[0] == "compress" else [])) == 2
@@ -92,3 +98,16 @@ def test_bad_arguments_exit_2_with_one_line(argv, message, capsys, tmp_path):
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("pyrocomp: error:") and message in lines[0], captured.err
     assert "Traceback" not in captured.err
+
+
+def test_turbo_end_to_end_on_mnist5k(tmp_path):
+    status = main(["compress", "--model", "lenet5", "--prior", "turbo", "--dataset", "mnist5k", "--pretrain-epochs", "2",
+                   "--epochs", "3", "--bp-every", "1", "--out", str(tmp_path), "--quiet"])
+    assert status == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["elbo"] == "taylor"
+    history = [h["TurboVBI"] for h in report["history"] if "TurboVBI" in h]
+    assert len(history) >= 1 and [h["outer_iteration"] for h in history] == list(range(1, len(history) + 1))
+    assert all(0 <= h["change"] <= h["change_max"] <= 1 for h in history)
+    assert isinstance(report["compressed"]["clusters"], int) and report["compressed"]["wr_percent"] < 100
+    assert (tmp_path / "message_change.png").stat().st_size > 0

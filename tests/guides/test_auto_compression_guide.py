@@ -32,7 +32,7 @@ def test_families_come_from_the_registry():
 
 def test_unregistered_support_is_a_clear_type_error():
     with pytest.raises(TypeError, match="'x'.*register_posterior"):
-        posterior_family("x", dist.Bernoulli(0.5))
+        posterior_family("x", dist.Categorical(torch.ones(3)))
 
 
 def test_weight_posterior_is_attached_for_local_reparameterisation():

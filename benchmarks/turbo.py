@@ -1,0 +1,124 @@
+"""
+Turbo-VBI structured compression against sparse VD and group normal-Jeffreys on LeNet-5
+(6-16-120-84), side by side in one run per data set: the embedded MNIST subset (``mnist5k``)
+and Fashion-MNIST when ``../shared/data`` (or ``--data-dir``) holds it. Columns of paper 001
+Table II(a) — error, |w≠0|/|w|, pruned structure, FLOPs reduction — plus the number of clusters
+of at least 3×3 and the time of one belief-propagation run (Module B) as a fraction of an epoch.
+
+    python benchmarks/turbo.py --out results [--quick]
+
+Targets (issue: Turbo-VBI, after 001 Table II(a)): Turbo-VBI keeps <= 1.2 % of the weights
+with an error within 0.5 points of the dense net's, cuts FLOPs by >= 70 %, has a more compact
+pruned structure than group normal-Jeffreys, and BP costs <= 5 % of an epoch. Writes the
+kept-weight pictures to ``OUT/turbo_<dataset>_<method>.png``.
+"""
+import copy
+import time
+from pathlib import Path
+
+import torch
+
+from common import SHARED_DATA, parser, print_table, setup, write_rows
+from pyrocomp.data import DataError, load_dataset
+from pyrocomp.infer import TurboSchedule, classification_error, train
+from pyrocomp.models import build_model
+from pyrocomp.mrf import IsingSupport
+from pyrocomp.pipeline import compress_network
+from pyrocomp.plots import plot_masks
+from pyrocomp.priors import TurboPrior, get_prior
+
+COLUMNS = [
+    ("dataset", "data", ""), ("method", "method", ""), ("error", "error %", ".2f"),
+    ("error_before_finetune", "before fine-tune %", ".2f"), ("wr_percent", "|w≠0|/|w| %", ".2f"),
+    ("architecture", "pruned structure", ""), ("flops_reduction_percent", "FLOPs red. %", ".1f"),
+    ("clusters", "clusters ≥3×3", ""), ("bp_fraction_of_epoch", "BP / epoch", ".3f"), ("s_per_epoch", "s/epoch", ".2f"),
+]
+
+
+def turbo_prior(args):
+    support = IsingSupport(args.p01, args.p10)
+    schedule = TurboSchedule(bp_every=args.bp_every, bp_start=args.bp_start, damping=args.damping)
+    return TurboPrior(support, a=args.a, b=args.b, a_bar=args.a_bar, b_bar=args.b_bar, schedule=schedule)
+
+
+def run_dataset(name, data, args, out):
+    torch.manual_seed(args.seed)
+    net = build_model("lenet5", data.input_shape, data.num_classes)
+    train(net, data.train, epochs=args.pretrain_epochs, lr=1e-3, batch_size=64, device=args.device, seed=args.seed,
+          desc="pretrain")
+    dense = copy.deepcopy(net)
+    start = time.perf_counter()
+    epochs = args.epochs + args.finetune_epochs
+    train(dense, data.train, epochs=epochs, lr=1e-3, batch_size=64, device=args.device, seed=args.seed, desc="dense")
+    plain_s = (time.perf_counter() - start) / epochs
+    dense_error = classification_error(dense, data.test, args.device)
+    print(f"{name} dense: error {100 * dense_error:.2f} %", flush=True)
+    rows = [dict(method="dense", model="lenet5", dataset=name, error=100 * dense_error, wr_percent=100.0,
+                 architecture="6-16-400-120-84", flops_reduction_percent=0.0, clusters=None, s_per_epoch=plain_s,
+                 epochs=epochs)]
+    priors = {"vd": get_prior("vd"), "group-nj": get_prior("group-nj"), "turbo": turbo_prior(args)}
+    for method in args.methods:
+        run = compress_network(copy.deepcopy(net), priors[method], data, epochs=args.epochs, lr=args.lr, batch_size=64,
+                               kl_warmup_epochs=args.kl_warmup_epochs if method != "turbo" else 0,
+                               finetune_epochs=args.finetune_epochs, finetune_lr=args.finetune_lr, device=args.device,
+                               seed=args.seed)
+        r = run.result.report
+        picture = Path(out) / f"turbo_{name}_{method}.png"
+        plot_masks(run.result.masks, picture, title=f"{method} on {name}: kept weights")
+        row = dict(method=method, model="lenet5", dataset=name, error=100 * r.error,
+                   error_before_finetune=100 * r.error_before_finetune, wr_percent=r.wr_percent,
+                   architecture=r.architecture, flops_reduction_percent=r.flops_reduction_percent,
+                   cr_prune=r.cr_prune, cr_bits=r.cr_bits, clusters=r.clusters,
+                   s_per_epoch=run.timing["s_per_epoch_svi_only"], epochs=args.epochs,
+                   finetune_epochs=args.finetune_epochs, kept_weights_png=str(picture))
+        if method == "turbo":
+            records = [h["TurboVBI"] for h in run.history if "TurboVBI" in h]
+            bp = [rec["seconds"] for rec in records]
+            row.update(bp_fraction_of_epoch=(sum(bp) / len(bp)) / run.timing["s_per_epoch_svi_only"] if bp else None,
+                       outer_iterations=len(records), message_change=[rec["change"] for rec in records],
+                       error_gap=100 * (r.error - dense_error))
+            row["target_met"] = bool(r.wr_percent <= 1.2 and r.error - dense_error <= 0.005 + 1e-9
+                                     and r.flops_reduction_percent >= 70 and (row["bp_fraction_of_epoch"] or 0) <= 0.05)
+        rows.append(row)
+        print(f"{name} {method}: error {row['error']:.2f} %, kept {r.wr_percent:.2f} %, {r.architecture}", flush=True)
+    return rows
+
+
+def main(argv=None):
+    p = parser(__doc__.strip().splitlines()[0])
+    p.add_argument("--data-dir", default=str(SHARED_DATA))
+    p.add_argument("--pretrain-epochs", type=int, default=20)
+    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--finetune-epochs", type=int, default=15)
+    p.add_argument("--finetune-lr", type=float, default=5e-4)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--kl-warmup-epochs", type=int, default=5)
+    p.add_argument("--methods", nargs="+", default=["vd", "group-nj", "turbo"])
+    p.add_argument("--datasets", nargs="+", default=["mnist5k", "fashion-mnist"])
+    p.add_argument("--p01", type=float, default=0.3)
+    p.add_argument("--p10", type=float, default=0.3)
+    p.add_argument("--a", type=float, default=1.0)
+    p.add_argument("--b", type=float, default=1.0)
+    p.add_argument("--a-bar", type=float, default=1.0)
+    p.add_argument("--b-bar", type=float, default=1e-3)
+    p.add_argument("--bp-every", type=int, default=1)
+    p.add_argument("--bp-start", type=int, default=0)
+    p.add_argument("--damping", type=float, default=0.0)
+    args = p.parse_args(argv)
+    if args.quick:
+        args.pretrain_epochs, args.epochs, args.finetune_epochs, args.kl_warmup_epochs = 2, 2, 1, 1
+    setup(args)
+    rows = []
+    for name in args.datasets:
+        try:
+            data = load_dataset(name, data_dir=args.data_dir if name != "mnist5k" else None, seed=args.seed)
+        except DataError as error:
+            print(f"skipping {name}: {error}")
+            continue
+        rows += run_dataset(name, data, args, args.out)
+    print_table(rows, COLUMNS)
+    print(f"wrote {write_rows(args.out, 'turbo', rows)}")
+
+
+if __name__ == "__main__":
+    main()
