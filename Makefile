@@ -25,6 +25,7 @@ test: $(STAMP)
 benchmarks: $(STAMP)
 	$(PY) benchmarks/priors.py --out results --threads 1
 	$(PY) benchmarks/elbo.py --out results --threads 1
+	$(PY) benchmarks/turbo.py --out results --threads 1
 
 clean:
 	rm -rf runs results .pytest_cache

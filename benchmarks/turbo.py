@@ -88,7 +88,7 @@ def main(argv=None):
     p = parser(__doc__.strip().splitlines()[0])
     p.add_argument("--data-dir", default=str(SHARED_DATA))
     p.add_argument("--pretrain-epochs", type=int, default=20)
-    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--finetune-epochs", type=int, default=15)
     p.add_argument("--finetune-lr", type=float, default=5e-4)
     p.add_argument("--lr", type=float, default=1e-3)
