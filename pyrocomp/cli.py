@@ -16,8 +16,8 @@ from pyrocomp.models import MODELS, build_model
 from pyrocomp.pipeline import compress_network
 from pyrocomp.mrf import SUPPORT_PRIORS, get_support
 from pyrocomp.plots import plot_history, plot_masks, plot_message_change
-from pyrocomp.priors import PRIORS, TurboPrior, get_prior
-from pyrocomp.pruning import save_compressed
+from pyrocomp.priors import COMPONENTS, PRIORS, MixturePrior, TurboPrior, get_prior
+from pyrocomp.pruning import mixing_weights, save_compressed
 
 
 ELBOS = {
@@ -117,7 +117,26 @@ def build_parser():
     t.add_argument("--bp-tolerance", type=_positive_float, default=1e-4)
     t.add_argument("--turbo-iterations", type=_positive_int, default=None,
                    help="I_max, the most belief-propagation runs (default: until converged)")
+    m = c.add_argument_group("mixture", "the mixture prior (--prior mixture, paper 000)")
+    m.add_argument("--components", nargs="+", default=["horseshoe", "laplace", "normal-jeffreys"],
+                   type=_choice(COMPONENTS, "component"), help="scale-mixture components")
+    m.add_argument("--group", default="in", choices=["in", "out", "layer", "none"],
+                   help="scales shared per input unit, output unit, layer, or none (per weight)")
+    m.add_argument("--block", nargs=2, type=_positive_int, default=None, metavar=("H", "W"),
+                   help="block sparsity: couple each weight's precision to its H x W neighbourhood (needs --group none)")
+    m.add_argument("--coupling", type=_positive_float, default=0.3, help="block coupling beta")
+    m.add_argument("--block-variance", type=float, default=0.0, help="weight of the block-variance term")
+    m.add_argument("--concentration", type=_positive_float, default=1.0, help="initial Dirichlet concentration")
+    m.add_argument("--fixed-concentration", action="store_true", help="do not learn the Dirichlet concentration")
     return parser
+
+
+def _mixture_prior(args):
+    kwargs = {} if args.threshold is None else {"threshold": args.threshold}
+    return MixturePrior(args.components, group=None if args.group == "none" else args.group,
+                        concentration=args.concentration, learn_concentration=not args.fixed_concentration,
+                        block=tuple(args.block) if args.block else None, coupling=args.coupling,
+                        block_variance=args.block_variance, **kwargs)
 
 
 def _turbo_prior(args):
@@ -170,6 +189,8 @@ def compress_command(args):
     try:
         if args.prior == "turbo":
             prior = _turbo_prior(args)
+        elif args.prior == "mixture":
+            prior = _mixture_prior(args)
         else:
             prior = get_prior(args.prior, **({} if args.threshold is None else {"threshold": args.threshold}))
     except (ValueError, TypeError) as error:
@@ -233,6 +254,7 @@ def compress_command(args):
                                                    "flops", "flops_reduction_percent", "architecture",
                                                    "bits_per_layer", "clusters", "weights_in_clusters")}},
         "layers": layers,
+        "mixing_weights": mixing_weights(run.model, run.guide),
         "timing": {"pretrain_s": pretrain_s, "fit_s": fit_s, "s_per_epoch": fit_s / args.epochs},
         "history": history,
         "files": files,
@@ -259,7 +281,12 @@ def _markdown(summary, report):
         f"pretrain {summary['timing']['pretrain_s']:.1f} s",
         "",
     ]
-    return "\n".join(head + report.to_markdown().splitlines()[:-2])
+    tail = []
+    if summary.get("mixing_weights"):
+        tail = ["", "posterior mixing weights (which prior each layer chose):", ""]
+        tail += [f"- layer {path}: " + ", ".join(f"{name} {w:.2f}" for name, w in weights.items())
+                 for path, weights in summary["mixing_weights"].items()]
+    return "\n".join(head + report.to_markdown().splitlines()[:-2] + tail)
 
 
 def main(argv=None):

@@ -52,3 +52,14 @@ def test_user_declared_prior_example_runs_end_to_end(monkeypatch):
     result = namespace["main"](["--epochs", "25"])
     assert result.report.wr_percent < 100.0 and result.report.error < 0.1
     assert "1.precision" in result.posteriors["1"].sites
+
+
+def test_breast_cancer_mixture_example_runs_end_to_end():
+    namespace = runpy.run_path(str(ROOT / "examples" / "breast_cancer_mixture.py"), run_name="not_main")
+    run, dense_error = namespace["main"](["--epochs", "60"])
+    report = run.result.report
+    assert report.wr_percent < 50.0 and report.error - dense_error <= 0.05
+    from pyrocomp.pruning import mixing_weights
+
+    for weights in mixing_weights(run.model, run.guide).values():
+        assert sum(weights.values()) == pytest.approx(1.0)

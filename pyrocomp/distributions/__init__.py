@@ -1,6 +1,16 @@
 from . import kl  # noqa: F401  registers the KL rules
 from .kl import log_dropout_rate, molchanov_kl
 from .log_uniform import LogUniform
+from .scale_mixture import ComponentScale, LogUniformInterval, Rayleigh, ScaleMixture
 from .spike_slab_gamma import SpikeSlabGamma
 
-__all__ = ["LogUniform", "SpikeSlabGamma", "log_dropout_rate", "molchanov_kl"]
+__all__ = [
+    "ComponentScale",
+    "LogUniform",
+    "LogUniformInterval",
+    "Rayleigh",
+    "ScaleMixture",
+    "SpikeSlabGamma",
+    "log_dropout_rate",
+    "molchanov_kl",
+]

@@ -1,11 +1,12 @@
 from .auto_compression_guide import AutoCompressionGuide, init_to_pretrained, mean_field_weights
-from .posteriors import ClosedFormBernoulli, ClosedFormGamma, ClosedFormPosterior, LogNormalPosterior, MeanFieldNormal, NonCenteredNormal, Posterior, posterior_family, register_posterior
+from .posteriors import ClosedFormBernoulli, DirichletPosterior, ClosedFormGamma, ClosedFormPosterior, LogNormalPosterior, MeanFieldNormal, NonCenteredNormal, Posterior, posterior_family, register_posterior
 
 __all__ = [
     "AutoCompressionGuide",
     "ClosedFormBernoulli",
     "ClosedFormGamma",
     "ClosedFormPosterior",
+    "DirichletPosterior",
     "LogNormalPosterior",
     "MeanFieldNormal",
     "NonCenteredNormal",

@@ -134,8 +134,10 @@ class AutoCompressionGuide(nn.Module):
         return self._model[0]
 
     def _run(self, value_fn=None):
-        with _PosteriorMessenger(self, value_fn):
-            return self.model.sample_latents()
+        # observed sites of the priors (factors such as a block-variance term) belong to the model only
+        with poutine.block(hide_fn=lambda msg: msg["type"] == "sample" and msg["is_observed"]):
+            with _PosteriorMessenger(self, value_fn):
+                return self.model.sample_latents()
 
     def forward(self, *args, **kwargs):
         """Sample every latent site from the posterior; returns ``{weight site: weight}``."""

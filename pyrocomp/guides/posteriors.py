@@ -14,7 +14,7 @@ from the site's prior through a registry:
 Register another family with :func:`register_posterior`.
 """
 import torch
-from pyro.distributions import Bernoulli, Gamma, Independent, LogNormal, Normal, constraints
+from pyro.distributions import Bernoulli, Dirichlet, Gamma, Independent, LogNormal, Normal, constraints
 from torch import nn
 
 from pyrocomp.distributions import SpikeSlabGamma
@@ -170,3 +170,17 @@ class ClosedFormGamma(ClosedFormPosterior):
 
     def forward(self, prior):
         return Gamma(self.concentration, self.rate).to_event(self.event_dim)
+
+
+@register_posterior(support=constraints.simplex)
+class DirichletPosterior(Posterior):
+    r""":math:`q(\boldsymbol\pi) = \mathrm{Dir}(\tilde{\boldsymbol\alpha})` for mixing weights; starts at the prior's concentration."""
+
+    def __init__(self, prior, init, init_scale):
+        super().__init__(prior, init, init_scale)
+        base = unwrap_independent(prior)
+        self.log_concentration = nn.Parameter(base.concentration.detach().log().clone())
+
+    def forward(self, prior):
+        q = Dirichlet(self.log_concentration.exp())
+        return q.to_event(self.event_dim - 1) if self.event_dim > 1 else q

@@ -4,10 +4,14 @@ from .group_normal_jeffreys import GroupNormalJeffreys
 from .io_normal_jeffreys import InputOutputNormalJeffreys
 from .laplace import LaplacePrior
 from .log_uniform import LogUniformPrior
+from .mixture import COMPONENTS, MixturePrior, register_component
 from .turbo import TurboPrior
 from .prior import PRIORS, Prior, get_prior, register_prior
 
 __all__ = [
+    "COMPONENTS",
+    "MixturePrior",
+    "register_component",
     "AutomaticRelevanceDetermination",
     "GroupHorseshoe",
     "GroupNormalJeffreys",

@@ -12,6 +12,7 @@ from .criteria import (
 )
 from .export import LayerStructure, prune_
 from .io import load_compressed, resize_to_state_dict_, save_compressed
+from .mixing_weights import mixing_weights
 from .layer_posterior import LayerPosterior, summarize
 from .report import CompressionReport, LayerReport
 
@@ -31,6 +32,7 @@ __all__ = [
     "bit_precision",
     "compress",
     "load_compressed",
+    "mixing_weights",
     "resize_to_state_dict_",
     "save_compressed",
     "prune_",

@@ -58,12 +58,13 @@ def test_list(capsys):
     assert main(["list"]) == 0
     text = capsys.readouterr().out
     for name in ("lenet300", "lenet5-caffe", "lenet5", "alexnet", "vgg11", "vd", "group-nj", "group-hs", "io-nj",
-                 "laplace", "ard", "turbo", "mnist5k", "digits", "breast-cancer", "mnist", "fashion-mnist", "cifar10",
+                 "laplace", "ard", "turbo", "mixture", "mnist5k", "digits", "breast-cancer", "mnist", "fashion-mnist", "cifar10",
                  "cifar100"):
         assert f"  {name} " in text
 
 
 BASE = ["compress", "--model", "lenet300", "--prior", "vd", "--dataset", "digits", "--quiet"]
+MIXTURE = ["compress", "--model", "lenet300", "--prior", "mixture", "--dataset", "digits", "--quiet"]
 TURBO = ["compress", "--model", "lenet300", "--prior", "turbo", "--dataset", "digits", "--quiet"]
 
 
@@ -91,6 +92,9 @@ TURBO = ["compress", "--model", "lenet300", "--prior", "turbo", "--dataset", "di
     (TURBO + ["--b-bar", "-1"], "Expected b_bar > 0 but got -1.0"),
     (TURBO + ["--bp-damping", "1"], "Expected damping in [0, 1) but got 1.0"),
     (TURBO + ["--support", "tree"], "unknown support prior 'tree'"),
+    (MIXTURE + ["--components", "cauchy"], "unknown component 'cauchy'"),
+    (MIXTURE + ["--block", "3", "3"], "Block sparsity couples per-weight scales: expected group=None"),
+    (MIXTURE + ["--block-variance", "-2"], "Expected block_variance >= 0"),
 ])
 def test_bad_arguments_exit_2_with_one_line(argv, message, capsys, tmp_path):
     assert main(argv + (["--out", str(tmp_path)] if argv and argv[0] == "compress" else [])) == 2
@@ -111,3 +115,15 @@ def test_turbo_end_to_end_on_mnist5k(tmp_path):
     assert all(0 <= h["change"] <= h["change_max"] <= 1 for h in history)
     assert isinstance(report["compressed"]["clusters"], int) and report["compressed"]["wr_percent"] < 100
     assert (tmp_path / "message_change.png").stat().st_size > 0
+
+
+def test_mixture_on_breast_cancer_reports_mixing_weights(tmp_path):
+    status = main(["compress", "--model", "lenet300", "--prior", "mixture", "--dataset", "breast-cancer",
+                   "--pretrain-epochs", "2", "--epochs", "2", "--group", "out", "--out", str(tmp_path), "--quiet"])
+    assert status == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    weights = report["mixing_weights"]
+    assert set(weights) == {"1", "3", "5"}  # Flatten, then three Linear layers
+    for layer in weights.values():
+        assert set(layer) == {"horseshoe", "laplace", "normal-jeffreys"} and sum(layer.values()) == pytest.approx(1.0)
+    assert "posterior mixing weights" in (tmp_path / "report.md").read_text()

@@ -1,0 +1,155 @@
+r"""
+Distributions of a Gaussian scale :math:`z` (:math:`w \mid z \sim \mathcal{N}(0, z^2)`) for the
+mixture priors of paper 000: the components and their finite mixture.
+"""
+import math
+
+import torch
+from pyro.distributions import Categorical, Exponential, TorchDistribution, TransformedDistribution, Uniform, constraints
+from torch.distributions.transforms import ExpTransform, PowerTransform
+from torch.distributions.utils import broadcast_all
+
+
+class Rayleigh(TransformedDistribution):
+    r"""
+    :math:`p(z) = z/\sigma^2 \, e^{-z^2 / 2\sigma^2}`: the scale whose variance :math:`z^2` is
+    :math:`\mathrm{Exponential}(1 / 2\sigma^2)`, so that :math:`w \mid z \sim \mathcal{N}(0, z^2)` is
+    marginally Laplace with scale :math:`\sigma` (the Laplace member of the scale mixtures of normals).
+    """
+
+    arg_constraints = {"scale": constraints.positive}
+    support = constraints.positive
+
+    def __init__(self, scale, validate_args=None):
+        self.scale = torch.as_tensor(scale)
+        super().__init__(Exponential(0.5 / self.scale.pow(2)), [PowerTransform(torch.tensor(0.5, dtype=self.scale.dtype,
+                                                                                             device=self.scale.device))],
+                         validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        return Rayleigh(self.scale.expand(batch_shape))
+
+    @property
+    def mean(self):
+        return self.scale * math.sqrt(math.pi / 2)
+
+
+class LogUniformInterval(TransformedDistribution):
+    r"""
+    :math:`p(z) \propto 1/z` on :math:`[\text{low}, \text{high}]`: the normal-Jeffreys scale prior made
+    proper by truncation, so that it can enter a mixture (an improper component has no
+    normalising constant to weigh against the others).
+    """
+
+    arg_constraints = {"low": constraints.positive, "high": constraints.positive}
+
+    def __init__(self, low, high, validate_args=None):
+        self.low, self.high = broadcast_all(low, high)
+        super().__init__(Uniform(self.low.log(), self.high.log()), [ExpTransform()], validate_args=validate_args)
+
+    @constraints.dependent_property(is_discrete=False, event_dim=0)
+    def support(self):
+        return constraints.interval(self.low, self.high)
+
+    def expand(self, batch_shape, _instance=None):
+        return LogUniformInterval(self.low.expand(batch_shape), self.high.expand(batch_shape))
+
+    @property
+    def mean(self):
+        return (self.high - self.low) / (self.high.log() - self.low.log())
+
+
+def _stacked_log_prob(components, value):
+    return torch.stack([c.log_prob(value) for c in components], dim=-1)
+
+
+class ScaleMixture(TorchDistribution):
+    r"""
+    A finite mixture of scale distributions (paper 000 §III-A),
+
+    .. math:: p(z \mid \boldsymbol\pi) = \sum_k \pi_k\, p_k(z),
+
+    the discrete component marginalised in closed form (``log_prob`` is a log-sum-exp over
+    components). Components may be of different families; values outside a component's
+    support get zero density from it.
+
+    :param torch.Tensor mixing_weights: :math:`\boldsymbol\pi`, last dimension the components.
+    :param list components: distributions of the scale, all of the same batch shape.
+    """
+
+    arg_constraints = {"mixing_weights": constraints.simplex}
+    support = constraints.positive
+    has_rsample = False
+
+    def __init__(self, mixing_weights, components, validate_args=None):
+        if len(components) != mixing_weights.shape[-1]:
+            raise ValueError(f"Expected {mixing_weights.shape[-1]} components but got {len(components)}")
+        self.mixing_weights = mixing_weights
+        self.components = list(components)
+        batch_shape = torch.broadcast_shapes(mixing_weights.shape[:-1], *(c.batch_shape for c in components))
+        super().__init__(batch_shape, validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        shape = torch.Size(batch_shape)
+        return ScaleMixture(self.mixing_weights.expand(shape + self.mixing_weights.shape[-1:]),
+                            [c.expand(shape) for c in self.components], validate_args=False)
+
+    def component_log_prob(self, value):
+        """:math:`\\ln p_k(z)` of every component, last dimension the components; ``-inf`` off a support."""
+        out = []
+        for c in self.components:
+            inside = c.support.check(value)
+            safe = torch.where(inside, value, c.mean.expand_as(value) if torch.is_tensor(c.mean) else value)
+            out.append(torch.where(inside, c.log_prob(safe), -math.inf))
+        return torch.stack(out, dim=-1)
+
+    def log_prob(self, value):
+        return torch.logsumexp(self.mixing_weights.clamp_min(torch.finfo(value.dtype).tiny).log()
+                               + self.component_log_prob(value), dim=-1)
+
+    def sample(self, sample_shape=torch.Size()):
+        with torch.no_grad():
+            shape = self._extended_shape(sample_shape)
+            k = Categorical(self.mixing_weights.expand(shape + self.mixing_weights.shape[-1:])).sample()
+            draws = torch.stack([c.sample(sample_shape).expand(shape) for c in self.components], dim=-1)
+            return draws.gather(-1, k.unsqueeze(-1)).squeeze(-1)
+
+    @property
+    def mean(self):
+        return (self.mixing_weights * torch.stack([c.mean.expand(self.batch_shape) for c in self.components], -1)).sum(-1)
+
+
+class ComponentScale(TorchDistribution):
+    r"""
+    The scale given its mixture component :math:`c`, :math:`p(z \mid c) = p_c(z)` — the
+    un-marginalised form of :class:`ScaleMixture`, for models that enumerate :math:`c` with
+    :class:`~pyro.infer.TraceEnum_ELBO` (``infer={"enumerate": "parallel"}``).
+
+    :param torch.Tensor component: integer component index (may carry enumeration dimensions).
+    :param list components: the component distributions.
+    """
+
+    arg_constraints = {}
+    support = constraints.positive
+    has_rsample = False
+
+    def __init__(self, component, components, validate_args=None):
+        self.component = component
+        self.components = list(components)
+        batch_shape = torch.broadcast_shapes(component.shape, *(c.batch_shape for c in components))
+        super().__init__(batch_shape, validate_args=validate_args)
+
+    def log_prob(self, value):
+        mixture = ScaleMixture(torch.full((len(self.components),), 1.0 / len(self.components), dtype=value.dtype),
+                               self.components, validate_args=False)
+        log_probs = mixture.component_log_prob(value)
+        shape = torch.broadcast_shapes(log_probs.shape[:-1], self.component.shape)
+        index = self.component.long().expand(shape).unsqueeze(-1)
+        return log_probs.expand(shape + log_probs.shape[-1:]).gather(-1, index).squeeze(-1)
+
+    def sample(self, sample_shape=torch.Size()):
+        with torch.no_grad():
+            draws = torch.stack([c.sample(sample_shape) for c in self.components], dim=-1)
+            shape = self._extended_shape(sample_shape)
+            index = self.component.long().expand(shape).unsqueeze(-1)
+            return draws.expand(shape + draws.shape[-1:]).gather(-1, index).squeeze(-1)

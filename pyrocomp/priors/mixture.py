@@ -1,0 +1,165 @@
+import pyro
+import pyro.distributions as dist
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pyrocomp.distributions import LogUniformInterval, Rayleigh, ScaleMixture
+from pyrocomp.mrf.layout import from_grid, to_grid
+
+from .prior import Prior, positive, register_prior
+
+#: scale-mixture components: name -> ``f(unit) -> distribution of the scale z``, ``unit`` the
+#: layer's pretrained RMS weight; extend with :func:`register_component`.
+COMPONENTS = {}
+
+
+def register_component(name):
+    """Decorator registering a scale-mixture component ``f(unit, shape, like)`` for :class:`MixturePrior`."""
+
+    def decorator(fn):
+        COMPONENTS[name] = fn
+        return fn
+
+    return decorator
+
+
+@register_component("horseshoe")
+def horseshoe(unit):
+    r"""Horseshoe: :math:`z \sim \mathrm{C}^+(0, \text{unit})`."""
+    return dist.HalfCauchy(unit)
+
+
+@register_component("laplace")
+def laplace(unit):
+    r"""Laplace: :math:`z^2 \sim \mathrm{Exp}(1 / 2\,\text{unit}^2)`, i.e. :math:`w` marginally Laplace."""
+    return Rayleigh(unit)
+
+
+@register_component("normal-jeffreys")
+def normal_jeffreys(unit):
+    r"""Normal-Jeffreys, :math:`p(z) \propto 1/z`, truncated to :math:`[10^{-4}, 10]` × unit to be proper."""
+    return LogUniformInterval(unit * 1e-4, unit * 10.0)
+
+
+@register_prior("mixture")
+class MixturePrior(Prior):
+    r"""
+    The mixture prior of paper 000 (§III-A): a group's Gaussian scale comes from a finite
+    mixture of scale-mixture-of-normals components — horseshoe, Laplace and normal-Jeffreys by
+    default — with Dirichlet mixing weights,
+
+    .. math::
+
+        \boldsymbol\pi_l \sim \mathrm{Dir}(\boldsymbol\alpha_l), \qquad
+        z_g \mid \boldsymbol\pi_l \sim \sum_k \pi_{lk}\, p_k(z_g), \qquad
+        w_{ij} \mid z \sim \mathcal{N}(0, z_{g(ij)}^2).
+
+    Sites: ``{name}.mixing_weights`` (one Dirichlet per layer) and ``{name}.scale`` (one per
+    group); the weight is ``{name}.weight``. The component of each group is marginalised in
+    closed form (:class:`~pyrocomp.distributions.ScaleMixture`: a log-sum-exp, exact);
+    :class:`~pyrocomp.distributions.ComponentScale` is the enumerable form, and the tests check
+    the two agree under :class:`~pyro.infer.TraceEnum_ELBO`. The concentrations
+    :math:`\boldsymbol\alpha_l` are layer parameters learned by type-II maximum likelihood
+    (they maximise the ELBO through :math:`-\mathrm{KL}(q(\boldsymbol\pi) \,\|\, \mathrm{Dir}(\boldsymbol\alpha))`);
+    ``learn_concentration=False`` keeps them fixed. Component scales are in units of the layer's
+    pretrained RMS weight. The guide gets a Dirichlet posterior for the mixing weights
+    (:class:`~pyrocomp.guides.DirichletPosterior`) and log-normals for the scales;
+    :func:`~pyrocomp.pruning.mixing_weights` reports which prior each layer chose.
+
+    **Group sparsity** (000 §III-B): ``group="in"`` shares a scale per input neuron / input
+    feature map, ``"out"`` per output neuron / feature map, ``"layer"`` one per layer, ``None``
+    one per weight.
+
+    **Block sparsity** (000 §III-B): ``block=(h, w)`` couples each weight's precision to those
+    of its neighbours in an ``h × w`` window on the support grid (:mod:`pyrocomp.mrf.layout`),
+    the pattern-coupled sparse Bayesian learning of Fang, Shen, Li and Li (IEEE TSP 2015):
+    :math:`w_i \sim \mathcal{N}(0, (\alpha_i + \beta \sum_{j \in \mathcal{N}(i)} \alpha_j)^{-1})`,
+    :math:`\alpha_i = z_i^{-2}` — blocks of equal size, unknown position, overlapping. It needs
+    per-weight scales (``group=None``). ``block_variance=γ`` adds the block-variance term as a
+    factor :math:`-\gamma\, H(\mathbf{e})`, the entropy of the share of weight energy
+    :math:`e_b \propto \sum_{i \in b} w_i^2` of the non-overlapping blocks, which favours energy
+    concentrated in few blocks (a skewed distribution over blocks).
+
+    :param components: names in :data:`COMPONENTS`.
+    :param group: ``"in"``, ``"out"``, ``"layer"`` or ``None``.
+    :param float concentration: initial Dirichlet concentration of every component.
+    :param bool learn_concentration: learn :math:`\alpha` by type-II maximum likelihood.
+    :param block: ``None`` or ``(h, w)``.
+    :param float coupling: :math:`\beta` of the block coupling.
+    :param float block_variance: :math:`\gamma` (0: off).
+    :param float threshold: log dropout-rate threshold of the marginal weight posterior.
+    """
+
+    def __init__(self, components=("horseshoe", "laplace", "normal-jeffreys"), group="in", concentration=1.0,
+                 learn_concentration=True, block=None, coupling=0.3, block_variance=0.0, threshold=3.0):
+        components = tuple(components)
+        unknown = [c for c in components if c not in COMPONENTS]
+        if not components or unknown:
+            raise ValueError(f"Expected components among {sorted(COMPONENTS)} but got {list(components)}")
+        if group not in ("in", "out", "layer", None):
+            raise ValueError(f"Expected group in ('in', 'out', 'layer', None) but got {group!r}")
+        if block is not None:
+            if group is not None:
+                raise ValueError(f"Block sparsity couples per-weight scales: expected group=None with block={block!r}")
+            if len(tuple(block)) != 2 or not all(isinstance(b, int) and b > 0 for b in block):
+                raise ValueError(f"Expected block to be a pair of positive ints but got {block!r}")
+            block = tuple(block)
+        self.components, self.group, self.block = components, group, block
+        self.concentration = positive("concentration", concentration)
+        self.learn_concentration = bool(learn_concentration)
+        self.coupling = positive("coupling", coupling)
+        if not block_variance >= 0:
+            raise ValueError(f"Expected block_variance >= 0 but got {block_variance}")
+        self.block_variance = float(block_variance)
+        self.threshold = float(threshold)
+
+    def setup(self, name, layer):
+        log_alpha = torch.full((len(self.components),), float(self.concentration), dtype=layer.weight_init.dtype).log()
+        if self.learn_concentration:
+            layer.mixture_log_concentration = nn.Parameter(log_alpha)
+        else:
+            layer.register_buffer("mixture_log_concentration", log_alpha)
+
+    def scale_shape(self, layer):
+        if self.group is None:
+            return tuple(layer.weight_shape)
+        if self.group == "layer":
+            return (1,) * len(layer.weight_shape)
+        return tuple(layer.group_shape(self.group))
+
+    def __call__(self, name, layer):
+        shape = self.scale_shape(layer)
+        alpha = layer.mixture_log_concentration.exp()
+        pi = pyro.sample(f"{name}.mixing_weights", dist.Dirichlet(alpha))
+        unit = layer.pretrained_rms(layer.weight_shape).reshape(-1)[0].detach()
+        components = [COMPONENTS[c](unit.expand(shape)) for c in self.components]
+        init = layer.pretrained_rms(shape).expand(shape)
+        z = pyro.sample(f"{name}.scale", ScaleMixture(pi.expand(shape + pi.shape[-1:]), components).to_event(len(shape)),
+                        infer={"init": init})
+        scale = z.expand(layer.weight_shape) if self.block is None else self._coupled(z, layer)
+        weight = pyro.sample(f"{name}.weight", dist.Normal(torch.zeros_like(scale), scale).to_event(scale.dim()))
+        if self.block is not None and self.block_variance > 0:
+            pyro.factor(f"{name}.block_variance", -self.block_variance * self._block_entropy(weight, layer))
+        return weight
+
+    def _coupled(self, z, layer):
+        """Pattern-coupled scale: precision :math:`\\alpha_i + \\beta\\sum_{j \\in N(i)} \\alpha_j` on the grid."""
+        h, w = self.block
+        precision = to_grid(z.pow(-2))
+        window = F.conv2d(precision[None, None], torch.ones(1, 1, h, w, dtype=z.dtype, device=z.device),
+                          padding=(h // 2, w // 2))[0, 0, : precision.shape[0], : precision.shape[1]]
+        coupled = precision + self.coupling * (window - precision)
+        return from_grid(coupled, layer.weight_shape).rsqrt()
+
+    def _block_entropy(self, weight, layer):
+        h, w = self.block
+        energy = F.avg_pool2d(to_grid(weight).pow(2)[None, None], (h, w), ceil_mode=True).reshape(-1)
+        share = energy / energy.sum().clamp_min(torch.finfo(energy.dtype).tiny)
+        return -(torch.xlogy(share, share)).sum()
+
+    @property
+    def criterion(self):
+        from pyrocomp.pruning.criteria import LogAlphaThreshold
+
+        return LogAlphaThreshold(self.threshold)
