@@ -22,6 +22,7 @@ from pyrocomp.nn import BayesianNetwork
 from pyrocomp.nn.likelihoods import GaussianLikelihood
 from pyrocomp.priors import TurboPrior
 from pyrocomp.pruning import SupportThreshold, compress, summarize
+from synthetic import block_sparse_problem
 
 
 def small_model(prior, dataset_size=20):
@@ -136,18 +137,6 @@ def test_extreme_legal_values_do_not_produce_nan():
     assert outer == list(range(1, len(outer) + 1)) and 1 <= len(outer) <= 3
     for post in summarize(model, guide, num_samples=2).values():
         assert torch.isfinite(post.sites[f"{post.name}.support"][0]).all()
-
-
-def block_sparse_problem(seed):
-    """A 16 x 12 weight matrix (support grid K x M) with two active blocks; noisy regression data."""
-    g = torch.Generator().manual_seed(seed)
-    grid = torch.zeros(16, 12)
-    grid[2:8, 1:6] = 1
-    grid[10:15, 7:11] = 1
-    weight = (grid * (0.5 + 0.5 * torch.rand(16, 12, generator=g)) * torch.sign(torch.randn(16, 12, generator=g))).t()
-    x = torch.randn(60, 16, generator=g)
-    y = x @ weight.t() + 1.0 * torch.randn(60, 12, generator=g)
-    return x, y, weight
 
 
 def support_errors(support, seed):

@@ -16,6 +16,7 @@ from pyrocomp.nn import BayesianNetwork
 from pyrocomp.nn.likelihoods import GaussianLikelihood
 from pyrocomp.priors import MixturePrior
 from pyrocomp.pruning import compress, mixing_weights
+from synthetic import block_sparse_problem
 
 
 def d(x):
@@ -122,13 +123,7 @@ def test_block_prior_recovers_block_support_better_than_ungrouped():
     # low signal-to-noise: measured 17 support errors of 192 with the 3x3 coupling, 25 without
     for name, prior in [("block", MixturePrior(group=None, block=(3, 3), coupling=0.3, threshold=-1.0)),
                         ("none", MixturePrior(group=None, threshold=-1.0))]:
-        g = torch.Generator().manual_seed(0)
-        grid = torch.zeros(16, 12)
-        grid[2:8, 1:6] = 1
-        grid[10:15, 7:11] = 1
-        weight = (grid * (0.3 + 0.3 * torch.rand(16, 12, generator=g)) * torch.sign(torch.randn(16, 12, generator=g))).t()
-        x = torch.randn(40, 16, generator=g)
-        y = x @ weight.t() + 1.0 * torch.randn(40, 12, generator=g)
+        x, y, weight = block_sparse_problem(0, n=40, magnitude=0.3, noise=1.0)
         net = nn.Linear(16, 12, bias=False)
         with torch.no_grad():
             net.weight.copy_(torch.linalg.lstsq(x, y).solution.t())
