@@ -26,6 +26,7 @@ benchmarks: $(STAMP)
 	$(PY) benchmarks/priors.py --out results --threads 1
 	$(PY) benchmarks/elbo.py --out results --threads 1
 	$(PY) benchmarks/turbo.py --out results --threads 1
+	$(PY) benchmarks/mixture.py --out results --threads 1
 
 clean:
 	rm -rf runs results .pytest_cache
