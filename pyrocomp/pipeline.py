@@ -5,8 +5,9 @@ from dataclasses import dataclass, field
 import pyro
 import torch
 
-from pyrocomp.guides import AutoCompressionGuide, mean_field_weights, posterior_family
-from pyrocomp.infer import TaylorMeanField_ELBO, classification_error, fit, train
+from pyrocomp.guides import AutoCompressionGuide, posterior_family, taylor_posterior_family
+from pyrocomp.infer import ConjugatePrecision, TaylorMeanField_ELBO, classification_error, fit, train
+from pyrocomp.infer.fit import prior_callbacks
 from pyrocomp.nn import BayesianNetwork
 from pyrocomp.priors import Prior
 from pyrocomp.pruning import PriorPrecisionThreshold, compress
@@ -30,8 +31,9 @@ def compress_network(net, prior, data, *, epochs, lr=1e-3, batch_size=100, elbo=
     Fit ``prior`` to the pretrained ``net`` on ``data.train`` with SVI, read the pruned network
     off the posterior, fine-tune its surviving weights for ``finetune_epochs`` and set the
     report's test error on ``data.test``. ``net`` itself is not changed. With
-    :class:`~pyrocomp.infer.TaylorMeanField_ELBO` the weights get mean-field posteriors
-    (:func:`~pyrocomp.guides.mean_field_weights`) and pruning uses the prior's
+    :class:`~pyrocomp.infer.TaylorMeanField_ELBO` the guide is
+    :func:`~pyrocomp.guides.taylor_posterior_family`'s (variances and conjugate Gamma precisions
+    in closed form, through :class:`~pyrocomp.infer.ConjugatePrecision`) and pruning uses the prior's
     ``taylor_criterion`` (the posterior precision, or the support for
     :class:`~pyrocomp.priors.TurboPrior`). ``elbo=None`` takes the prior's ``default_elbo``
     (:class:`~pyrocomp.infer.TaylorMeanField_ELBO` for the Turbo-VBI prior), else
@@ -47,14 +49,19 @@ def compress_network(net, prior, data, *, epochs, lr=1e-3, batch_size=100, elbo=
         elbo = prior.default_elbo()
     model = BayesianNetwork(net.to(device), prior, dataset_size=len(data.train))
     taylor = isinstance(elbo, TaylorMeanField_ELBO)
-    # paper 001's q(w) for the Taylor ELBO: its Taylor point is then E[w]
-    guide = AutoCompressionGuide(model, posterior_family=mean_field_weights if taylor else posterior_family)
+    # paper 001's q(w) for the Taylor ELBO (its Taylor point is then E[w]), with the variances and
+    # conjugate precisions in closed form
+    guide = AutoCompressionGuide(model, posterior_family=taylor_posterior_family if taylor else posterior_family)
+    callbacks = prior_callbacks(model, guide)
+    if taylor and ConjugatePrecision.applies(model, guide):
+        callbacks.append(ConjugatePrecision(model, guide))
     if taylor:  # refuse improper priors before any work
         x, y = data.train.tensors[0][:2].to(device), data.train.tensors[1][:2].to(device)
         elbo.loss(model, guide, x, y)
     start = time.perf_counter()
     history = fit(model, guide, data.train, epochs=epochs, lr=lr, batch_size=batch_size, elbo=elbo,
-                  kl_warmup_epochs=kl_warmup_epochs, device=device, eval_data=data.test, seed=seed, progress=progress)
+                  kl_warmup_epochs=kl_warmup_epochs, device=device, eval_data=data.test, seed=seed, progress=progress,
+                  callbacks=callbacks)
     fit_s = time.perf_counter() - start
     example = data.train.tensors[0][:256].to(device)
     criterion = None

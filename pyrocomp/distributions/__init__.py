@@ -1,5 +1,5 @@
 from . import kl  # noqa: F401  registers the KL rules
-from .kl import log_dropout_rate, molchanov_kl
+from .kl import compact, log_dropout_rate, molchanov_kl
 from .log_uniform import LogUniform
 from .scale_mixture import ComponentScale, LogUniformInterval, Rayleigh, ScaleMixture
 from .spike_slab_gamma import SpikeSlabGamma
@@ -11,6 +11,7 @@ __all__ = [
     "Rayleigh",
     "ScaleMixture",
     "SpikeSlabGamma",
+    "compact",
     "log_dropout_rate",
     "molchanov_kl",
 ]

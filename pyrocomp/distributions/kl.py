@@ -47,7 +47,7 @@ def _kl_normal_loguniform(q, p):
     return kl.expand(torch.broadcast_shapes(kl.shape, p.batch_shape))
 
 
-def _compact(t):
+def compact(t):
     """The smallest view of ``t`` that broadcasts back to it (drops stride-0 repetitions)."""
     index = tuple(slice(0, 1) if stride == 0 and size > 1 else slice(None) for size, stride in zip(t.shape, t.stride()))
     return t[index]
@@ -55,7 +55,7 @@ def _compact(t):
 
 def _gamma_constant(a, b):
     # a log b - lgamma(a), computed once per distinct value of expanded hyper-parameters
-    a, b = _compact(a), _compact(b)
+    a, b = compact(a), compact(b)
     return a * b.log() - torch.lgamma(a)
 
 
@@ -113,3 +113,16 @@ def _kl_spike_slab_gamma(q, p):
     """
     s = p.support_value
     return s * kl_divergence(q, p.active) + (1 - s) * kl_divergence(q, p.inactive)
+
+
+@register_kl(Gamma, Gamma)
+def _kl_gamma_gamma(q, p):
+    r"""
+    :math:`\mathrm{KL}(\mathrm{Gamma}(a_q, b_q) \,\|\, \mathrm{Gamma}(a_p, b_p))
+    = (a_q - a_p)\psi(a_q) - \ln\Gamma(a_q) + \ln\Gamma(a_p) + a_p(\ln b_q - \ln b_p) + a_q (b_p - b_q)/b_q`,
+    with the special functions evaluated once per distinct value of shape parameters that are
+    broadcast constants (stride 0), as conjugate updates leave them.
+    """
+    aq, ap = compact(q.concentration), compact(p.concentration)
+    shape_terms = (aq - ap) * torch.digamma(aq) - torch.lgamma(aq) + torch.lgamma(ap)
+    return shape_terms + ap * (q.rate.log() - p.rate.log()) + aq * (p.rate / q.rate - 1)

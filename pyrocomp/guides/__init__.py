@@ -1,5 +1,5 @@
 from .auto_compression_guide import AutoCompressionGuide, init_to_pretrained, mean_field_weights
-from .posteriors import ClosedFormBernoulli, DirichletPosterior, ClosedFormGamma, ClosedFormPosterior, LogNormalPosterior, MeanFieldNormal, NonCenteredNormal, Posterior, posterior_family, register_posterior
+from .posteriors import ClosedFormBernoulli, DirichletPosterior, TaylorNormal, taylor_posterior_family, ClosedFormGamma, ClosedFormPosterior, LogNormalPosterior, MeanFieldNormal, NonCenteredNormal, Posterior, posterior_family, register_posterior
 
 __all__ = [
     "AutoCompressionGuide",
@@ -15,4 +15,6 @@ __all__ = [
     "mean_field_weights",
     "posterior_family",
     "register_posterior",
+    "TaylorNormal",
+    "taylor_posterior_family",
 ]

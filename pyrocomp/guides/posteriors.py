@@ -156,15 +156,22 @@ class ClosedFormBernoulli(ClosedFormPosterior):
 
 @register_posterior(prior_type=SpikeSlabGamma)
 class ClosedFormGamma(ClosedFormPosterior):
-    r""":math:`q(\rho) = \mathrm{Gamma}(\tilde a, \tilde b)` (paper 001 eq. (24)); starts with mean ``init``."""
+    r"""
+    :math:`q(\rho) = \mathrm{Gamma}(\tilde a, \tilde b)` for a Gamma or spike-and-slab Gamma
+    precision (paper 001 eq. (24)); starts with mean ``init``.
+    """
 
     def __init__(self, prior, init, init_scale):
         super().__init__(prior, init, init_scale)
         if not bool((init > 0).all()):
             raise ValueError("Expected a positive initial precision")
         base = unwrap_independent(prior)
-        s = base.support_value
-        concentration = (s * base.concentration + (1 - s) * base.inactive_concentration + 0.5).expand(prior.shape())
+        if isinstance(base, SpikeSlabGamma):
+            s = base.support_value
+            concentration = s * base.concentration + (1 - s) * base.inactive_concentration + 0.5
+        else:
+            concentration = base.concentration + 0.5
+        concentration = concentration.expand(prior.shape())
         self.register_buffer("concentration", concentration.detach().clone())
         self.register_buffer("rate", (concentration / init).detach().clone())
 
@@ -184,3 +191,35 @@ class DirichletPosterior(Posterior):
     def forward(self, prior):
         q = Dirichlet(self.log_concentration.exp())
         return q.to_event(self.event_dim - 1) if self.event_dim > 1 else q
+
+
+class TaylorNormal(ClosedFormPosterior):
+    r"""
+    :math:`q(w) = \mathcal{N}(\mu, \sigma^2)` for :class:`~pyrocomp.infer.TaylorMeanField_ELBO`:
+    :math:`\mu` is an SVI parameter, :math:`\sigma` a buffer. With the likelihood at the mean,
+    eq. (35) of paper 001 depends on :math:`\sigma` through the KL alone, whose exact minimiser
+    is the prior's variance :math:`\sigma^2 = 1/E_q[\rho]`; the closed-form hooks
+    (:class:`~pyrocomp.infer.ConjugatePrecision`, :class:`~pyrocomp.infer.SparseVBI`) set it,
+    and SVI then optimises as many parameters as plain training.
+    """
+
+    def __init__(self, prior, init, init_scale):
+        super().__init__(prior, init, init_scale)
+        self.loc = nn.Parameter(init.detach().clone())
+        self.register_buffer("scale", torch.full_like(init, float(init_scale)))
+
+    def forward(self, prior):
+        return Normal(self.loc, self.scale).to_event(self.event_dim)
+
+
+def taylor_posterior_family(name, prior):
+    r"""
+    The ``posterior_family`` for fits with :class:`~pyrocomp.infer.TaylorMeanField_ELBO`:
+    weight sites (``*.weight``) get :class:`TaylorNormal`, Gamma precisions
+    :class:`ClosedFormGamma` (conjugate, updated in closed form), the rest the registry's choice.
+    """
+    if name.endswith(".weight"):
+        return TaylorNormal
+    if isinstance(unwrap_independent(prior), Gamma):
+        return ClosedFormGamma
+    return posterior_family(name, prior)

@@ -1,3 +1,4 @@
+from .conjugate_precision import ConjugatePrecision
 from .evaluation import as_loader, classification_error
 from .fit import fit, kl_warmup
 from .sparse_vbi import SparseVBI, collapsed_support_evidence, module_a_elbo, precision_update, support_evidence
@@ -7,6 +8,7 @@ from .train import train
 from .turbo_vbi import TurboSchedule, TurboVBI
 
 __all__ = [
+    "ConjugatePrecision",
     "IMPROPER_PRIORS",
     "ImproperPriorError",
     "SparseVBI",

@@ -45,7 +45,7 @@ import math
 
 import torch
 
-from pyrocomp.guides.posteriors import ClosedFormBernoulli, ClosedFormGamma, MeanFieldNormal
+from pyrocomp.guides.posteriors import ClosedFormBernoulli, ClosedFormGamma, MeanFieldNormal, TaylorNormal
 
 
 def _key(name):
@@ -142,10 +142,11 @@ class SparseVBI:
             if not isinstance(layer.prior, TurboPrior):
                 continue
             weight = guide.posteriors[_key(f"{path}.weight")]
-            if not isinstance(weight, MeanFieldNormal):
+            if not isinstance(weight, (MeanFieldNormal, TaylorNormal)):
                 raise TypeError(
                     f"Expected a mean-field Normal posterior for {path}.weight (paper 001's q(w)) but got "
-                    f"{type(weight).__name__}; build the guide with posterior_family=mean_field_weights"
+                    f"{type(weight).__name__}; build the guide with posterior_family=mean_field_weights or "
+                    "taylor_posterior_family"
                 )
             precision = guide.posteriors[_key(f"{path}.precision")]
             support = guide.posteriors[_key(f"{path}.support")]
@@ -164,15 +165,15 @@ class SparseVBI:
         """
         for path, layer, weight, precision, support in self.layers:
             hyper = layer.prior.hyperparameters(layer)
-            second = weight.loc.pow(2)
-            if self.second_moment == "exact":
-                second = second + (2 * weight.log_scale).exp()
+            variance = weight.scale.pow(2) if isinstance(weight, TaylorNormal) else (2 * weight.log_scale).exp()
+            second = weight.loc.pow(2) + (variance if self.second_moment == "exact" else 0)
             if self.support_update == "collapsed":
                 evidence = collapsed_support_evidence(second, *hyper)
                 support.logits.copy_(layer.support_prior_logits + evidence)
                 concentration, rate = precision_update(torch.sigmoid(support.logits), second, *hyper)
                 precision.concentration.copy_(concentration)
                 precision.rate.copy_(rate)
+                self._set_scale(weight, concentration, rate)
                 self.evidence[path] = evidence
                 continue
             for _ in range(sweeps):
@@ -181,4 +182,11 @@ class SparseVBI:
                 support.logits.copy_(layer.support_prior_logits + evidence)
                 precision.concentration.copy_(concentration)
                 precision.rate.copy_(rate)
+            self._set_scale(weight, concentration, rate)
             self.evidence[path] = evidence
+
+    @staticmethod
+    def _set_scale(weight, concentration, rate):
+        # the exact minimiser of eq. (35) in sigma: the prior variance 1 / E[rho]
+        if isinstance(weight, TaylorNormal):
+            weight.scale.copy_((rate / concentration).sqrt())

@@ -1,0 +1,78 @@
+import pyro
+import pytest
+import torch
+from torch import nn
+from torch.distributions import kl_divergence
+
+from pyrocomp.guides import AutoCompressionGuide, ClosedFormGamma, TaylorNormal, taylor_posterior_family
+from pyrocomp.infer import ConjugatePrecision, TaylorMeanField_ELBO, fit, precision_update
+from pyrocomp.infer.taylor_mean_field_elbo import _kl_normal_fixed_scales
+from pyrocomp.nn import BayesianNetwork
+from pyrocomp.priors import AutomaticRelevanceDetermination
+
+
+def setup(group=None):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 4 * 4, 4))
+    model = BayesianNetwork(net, AutomaticRelevanceDetermination(a=0.5, b=1e-3, group=group), dataset_size=50)
+    guide = AutoCompressionGuide(model, posterior_family=taylor_posterior_family)
+    return model, guide
+
+
+def test_families_and_per_weight_update_is_the_conjugate_maximiser():
+    model, guide = setup()
+    assert isinstance(guide.posteriors["0/weight"], TaylorNormal)
+    assert isinstance(guide.posteriors["0/precision"], ClosedFormGamma)
+    assert [p for p in guide.parameters() if p.requires_grad] == [guide.posteriors[k].loc for k in ("0/weight", "3/weight")]
+    ConjugatePrecision(model, guide).update()
+    for key in ("0", "3"):
+        w, rho = guide.posteriors[f"{key}/weight"], guide.posteriors[f"{key}/precision"]
+        # the support-free case of paper 001's update, whose maximiser property tests/infer/test_sparse_vbi.py checks
+        c, r = precision_update(torch.ones_like(w.loc), w.loc.pow(2), 0.5, 1e-3, 0.5, 1e-3)
+        assert torch.allclose(rho.concentration, c) and torch.allclose(rho.rate, r)
+        assert torch.allclose(w.scale, (r / c).sqrt())
+
+
+def test_group_update_sums_over_the_group():
+    model, guide = setup(group="in")
+    ConjugatePrecision(model, guide).update()
+    w, rho = guide.posteriors["3/weight"], guide.posteriors["3/precision"]
+    assert rho.rate.shape == (1, 48)
+    assert torch.allclose(rho.concentration, torch.full((1, 48), 0.5 + 4 / 2))
+    assert torch.allclose(rho.rate, 1e-3 + 0.5 * w.loc.pow(2).sum(0, keepdim=True))
+    assert torch.allclose(w.scale, (rho.rate / rho.concentration).sqrt().expand(4, 48))
+
+
+def test_fast_normal_kl_equals_closed_form_with_same_gradient():
+    torch.manual_seed(1)
+    loc = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
+    q = pyro.distributions.Normal(loc, torch.rand(5, 3, dtype=torch.float64) + 0.1).to_event(2)
+    p = pyro.distributions.Normal(torch.zeros(5, 3, dtype=torch.float64), torch.rand(5, 3, dtype=torch.float64) + 0.1).to_event(2)
+    fast, exact = _kl_normal_fixed_scales(q, p), kl_divergence(q, p)
+    assert torch.allclose(fast, exact)
+    (g_fast,) = torch.autograd.grad(fast, loc)
+    (g_exact,) = torch.autograd.grad(exact, loc)
+    assert torch.allclose(g_fast, g_exact)
+    trainable = pyro.distributions.Normal(loc, torch.ones(5, 3, dtype=torch.float64, requires_grad=True)).to_event(2)
+    assert _kl_normal_fixed_scales(trainable, p) is None
+
+
+def test_fit_with_conjugate_updates_prunes_and_stays_finite():
+    model, guide = setup()
+    x, y = torch.randn(50, 1, 6, 6), torch.randint(0, 4, (50,))
+    history = fit(model, guide, (x, y), epochs=5, batch_size=25, lr=1e-2, elbo=TaylorMeanField_ELBO(),
+                  callbacks=[ConjugatePrecision(model, guide)], progress=False)
+    losses = [h["loss"] for h in history]
+    assert all(torch.isfinite(torch.tensor(losses))) and losses[-1] < losses[0]
+    assert ConjugatePrecision.applies(model, guide)
+    plain_guide = AutoCompressionGuide(model)
+    assert not ConjugatePrecision.applies(model, plain_guide)
+
+
+@pytest.mark.parametrize("group", [None, "out"])
+def test_taylor_loss_with_closed_form_families_is_deterministic(group):
+    model, guide = setup(group)
+    ConjugatePrecision(model, guide).update()
+    x, y = torch.randn(8, 1, 6, 6), torch.randint(0, 4, (8,))
+    elbo = TaylorMeanField_ELBO()
+    assert elbo.loss(model, guide, x, y) == elbo.loss(model, guide, x, y)
