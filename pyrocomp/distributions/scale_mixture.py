@@ -99,7 +99,12 @@ class ScaleMixture(TorchDistribution):
         out = []
         for c in self.components:
             inside = c.support.check(value)
-            safe = torch.where(inside, value, c.mean.expand_as(value) if torch.is_tensor(c.mean) else value)
+            if bool(inside.all()):
+                out.append(c.log_prob(value))
+                continue
+            support = c.support
+            point = (support.lower_bound + support.upper_bound) / 2 if hasattr(support, "upper_bound") else 1.0
+            safe = torch.where(inside, value, torch.as_tensor(point, dtype=value.dtype, device=value.device))
             out.append(torch.where(inside, c.log_prob(safe), -math.inf))
         return torch.stack(out, dim=-1)
 
@@ -116,7 +121,8 @@ class ScaleMixture(TorchDistribution):
 
     @property
     def mean(self):
-        return (self.mixing_weights * torch.stack([c.mean.expand(self.batch_shape) for c in self.components], -1)).sum(-1)
+        means = torch.stack([c.mean.expand(self.batch_shape) for c in self.components], -1)
+        return (self.mixing_weights * means).sum(-1)
 
 
 class ComponentScale(TorchDistribution):

@@ -4,7 +4,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pyrocomp.distributions import LogUniformInterval, Rayleigh, ScaleMixture
+from pyro.distributions import TransformedDistribution
+from torch.distributions.transforms import PowerTransform
+
+from pyrocomp.distributions import Rayleigh, ScaleMixture
 from pyrocomp.mrf.layout import from_grid, to_grid
 
 from .prior import Prior, positive, register_prior
@@ -37,9 +40,16 @@ def laplace(unit):
 
 
 @register_component("normal-jeffreys")
-def normal_jeffreys(unit):
-    r"""Normal-Jeffreys, :math:`p(z) \propto 1/z`, truncated to :math:`[10^{-4}, 10]` × unit to be proper."""
-    return LogUniformInterval(unit * 1e-4, unit * 10.0)
+def normal_jeffreys(unit, eps=1e-2):
+    r"""
+    Normal-Jeffreys made proper: :math:`z^{-2} \sim \mathrm{Gamma}(\epsilon, \epsilon\,\text{unit}^2)`,
+    whose density tends to :math:`p(z) \propto 1/z` as :math:`\epsilon \to 0` (the vague-Gamma
+    limit of automatic relevance determination); :math:`w` is then marginally Student-t with
+    :math:`2\epsilon` degrees of freedom. An improper component has no normalising constant to weigh
+    against the others, and a truncated one gives zero density to scales outside its range.
+    """
+    return TransformedDistribution(dist.Gamma(torch.full_like(unit, eps), eps * unit.pow(2)),
+                                   [PowerTransform(torch.tensor(-0.5, dtype=unit.dtype, device=unit.device))])
 
 
 @register_prior("mixture")

@@ -37,6 +37,25 @@ def test_component_densities_match_scipy():
     assert marginal == pytest.approx(stats.laplace(scale=0.3).pdf(w), rel=1e-6)
 
 
+def test_normal_jeffreys_component_is_the_student_t_limit():
+    from pyrocomp.priors.mixture import normal_jeffreys
+
+    unit, eps = d(0.2), 0.05
+    component = normal_jeffreys(unit, eps)
+    z = d([1e-6, 0.01, 0.3, 50.0])
+    # z^-2 ~ Gamma(eps, eps unit^2): p(z) = Gamma(z^-2) * 2 z^-3
+    expected = stats.gamma(eps, scale=1 / (eps * 0.04)).logpdf((z ** -2).numpy()) + math.log(2) - 3 * z.log().numpy()
+    assert torch.allclose(component.log_prob(z), d(expected))
+    # the marginal of w is Student-t with 2 eps degrees of freedom and scale unit
+    w = 0.3
+    density = lambda s: math.exp(float(component.log_prob(d(s)))) * stats.norm(0, s).pdf(w)  # noqa: E731
+    marginal = sum(integrate.quad(density, lo, hi, limit=400)[0] for lo, hi in [(1e-8, 1e-2), (1e-2, 1), (1, 1e3), (1e3, 1e7)])
+    assert marginal == pytest.approx(stats.t(2 * eps, scale=0.2).pdf(w), rel=1e-4)
+    # full support: a mixture of it alone never gives -inf
+    alone = ScaleMixture(d([1.0]), [component])
+    assert torch.isfinite(alone.log_prob(d([1e-30, 1e-8, 1e8]))).all()
+
+
 def test_mixture_density_is_the_explicit_sum_and_normalised():
     pi = d([0.2, 0.3, 0.5])
     mixture = ScaleMixture(pi, components())
