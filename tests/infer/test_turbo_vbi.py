@@ -173,3 +173,17 @@ def test_support_threshold_criterion():
     with pytest.raises(ValueError, match="support"):
         SupportThreshold(0.5).keep(type(post)(name="x", weight_mean=post.weight_mean, weight_variance=post.weight_variance,
                                               log_alpha=post.log_alpha))
+
+
+def test_closed_form_weight_variance_under_taylor_family():
+    from pyrocomp.guides import TaylorNormal, taylor_posterior_family
+
+    torch.manual_seed(0)
+    model = BayesianNetwork(nn.Linear(5, 3), TurboPrior(), dataset_size=20)
+    guide = AutoCompressionGuide(model, posterior_family=taylor_posterior_family)
+    assert isinstance(guide.posteriors["0/weight"], TaylorNormal)
+    assert isinstance(guide.posteriors["0/precision"], ClosedFormGamma)  # SpikeSlabGamma prior
+    SparseVBI(model, guide).update()
+    rho = guide.posteriors["0/precision"]
+    # the exact minimiser of eq. (35) in sigma: the prior variance 1 / E[rho]
+    assert torch.allclose(guide.posteriors["0/weight"].scale, (rho.rate / rho.concentration).sqrt())
