@@ -24,7 +24,7 @@ from pyrocomp.infer import TurboSchedule, classification_error, train
 from pyrocomp.models import build_model
 from pyrocomp.mrf import IsingSupport
 from pyrocomp.pipeline import compress_network
-from pyrocomp.plots import plot_masks
+from pyrocomp.plots import plot_masks, plot_message_change
 from pyrocomp.priors import TurboPrior, get_prior
 
 COLUMNS = [
@@ -74,8 +74,11 @@ def run_dataset(name, data, args, out):
         if method == "turbo":
             records = [h["TurboVBI"] for h in run.history if "TurboVBI" in h]
             bp = [rec["seconds"] for rec in records]
+            if records:
+                plot_message_change(records, Path(out) / f"turbo_{name}_message_change.png")
             row.update(bp_fraction_of_epoch=(sum(bp) / len(bp)) / run.timing["s_per_epoch_svi_only"] if bp else None,
                        outer_iterations=len(records), message_change=[rec["change"] for rec in records],
+                       message_change_max=[rec["change_max"] for rec in records],
                        error_gap=100 * (r.error - dense_error))
             row["target_met"] = bool(r.wr_percent <= 1.2 and r.error - dense_error <= 0.005 + 1e-9
                                      and r.flops_reduction_percent >= 70 and (row["bp_fraction_of_epoch"] or 0) <= 0.05)
