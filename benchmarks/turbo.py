@@ -36,7 +36,7 @@ COLUMNS = [
 
 
 def turbo_prior(args):
-    support = IsingSupport(args.p01, args.p10)
+    support = IsingSupport(args.p01, args.p10, args.p01_col, args.p10_col)
     schedule = TurboSchedule(bp_every=args.bp_every, bp_start=args.bp_start, damping=args.damping)
     return TurboPrior(support, a=args.a, b=args.b, a_bar=args.a_bar, b_bar=args.b_bar, schedule=schedule)
 
@@ -100,6 +100,8 @@ def main(argv=None):
     p.add_argument("--datasets", nargs="+", default=["mnist5k", "fashion-mnist"])
     p.add_argument("--p01", type=float, default=0.3)
     p.add_argument("--p10", type=float, default=0.3)
+    p.add_argument("--p01-col", type=float, default=None, help="column chains (default: --p01)")
+    p.add_argument("--p10-col", type=float, default=None, help="column chains (default: --p10)")
     p.add_argument("--a", type=float, default=1.0)
     p.add_argument("--b", type=float, default=1.0)
     p.add_argument("--a-bar", type=float, default=1.0)
