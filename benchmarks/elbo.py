@@ -36,6 +36,9 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--kl-warmup-epochs", type=int, default=0)
+    p.add_argument("--ard-a", type=float, default=0.5, help="ARD Gamma shape")
+    p.add_argument("--ard-b", type=float, default=1e-4, help="ARD Gamma rate")
     args = p.parse_args(argv)
     if args.quick:
         args.pretrain_epochs, args.epochs = 1, 2
@@ -56,12 +59,13 @@ def main(argv=None):
                  wr_percent=100.0, cr_prune=1.0, architecture="20-50-800-500", epochs=args.epochs)]
     for method, elbo in (("trace", pyro.infer.Trace_ELBO()), ("taylor", TaylorMeanField_ELBO())):
         start = time.perf_counter()
-        run = compress_network(copy.deepcopy(net), AutomaticRelevanceDetermination(a=0.5, b=1e-4), data,
+        run = compress_network(copy.deepcopy(net), AutomaticRelevanceDetermination(a=args.ard_a, b=args.ard_b), data,
                                epochs=args.epochs,
-                               lr=args.lr, batch_size=args.batch_size, elbo=elbo, device=args.device, seed=args.seed)
+                               lr=args.lr, batch_size=args.batch_size, elbo=elbo, device=args.device, seed=args.seed,
+                               kl_warmup_epochs=args.kl_warmup_epochs)
         r = run.result.report
         step = sum(h["seconds"] for h in run.history) / (args.epochs * steps)
-        rows.append(dict(method=method, model="lenet5-caffe", dataset="mnist5k", prior="ard(a=0.5, b=1e-4)", s_per_step=step,
+        rows.append(dict(method=method, model="lenet5-caffe", dataset="mnist5k", prior=f"ard(a={args.ard_a}, b={args.ard_b})", s_per_step=step,
                          step_ratio_plain=step / plain_step, error=100 * r.error, wr_percent=r.wr_percent,
                          cr_prune=r.cr_prune, cr_bits=r.cr_bits, architecture=r.architecture,
                          flops_reduction_percent=r.flops_reduction_percent, epochs=args.epochs,
