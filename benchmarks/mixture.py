@@ -32,9 +32,10 @@ COLUMNS = [
 COMPONENTS = ("horseshoe", "laplace", "normal-jeffreys")
 
 
-def priors(group):
-    out = {"mixture": MixturePrior(COMPONENTS, group=group)}
-    out.update({name: MixturePrior((name,), group=group, learn_concentration=False) for name in COMPONENTS})
+def priors(group, threshold):
+    out = {"mixture": MixturePrior(COMPONENTS, group=group, threshold=threshold)}
+    out.update({name: MixturePrior((name,), group=group, learn_concentration=False, threshold=threshold)
+                for name in COMPONENTS})
     out["group-hs"] = get_prior("group-hs")
     return out
 
@@ -52,7 +53,7 @@ def run_model(name, data, args):
     dense_error = classification_error(dense, data.test, args.device)
     rows = [dict(method="dense", model=name, dataset="mnist5k", error=100 * dense_error, wr_percent=100.0,
                  cr_prune=1.0, cr_bits=1.0, s_per_epoch=plain_s)]
-    for method, prior in priors(args.group).items():
+    for method, prior in priors(args.group, args.threshold).items():
         run = compress_network(copy.deepcopy(net), prior, data, epochs=epochs, lr=args.lr,
                                kl_warmup_epochs=args.kl_warmup_epochs, finetune_epochs=args.finetune_epochs,
                                finetune_lr=args.finetune_lr, device=args.device, seed=args.seed)
@@ -84,6 +85,8 @@ def main(argv=None):
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--kl-warmup-epochs", type=int, default=10)
     p.add_argument("--group", default="in", choices=["in", "out", "layer"])
+    p.add_argument("--threshold", type=float, default=3.0,
+                   help="log dropout-rate threshold of the mixture and its single components")
     p.add_argument("--models", nargs="+", default=["lenet300", "lenet5-caffe"])
     args = p.parse_args(argv)
     args.epochs = {"lenet300": args.epochs_lenet300, "lenet5-caffe": args.epochs_lenet5}
