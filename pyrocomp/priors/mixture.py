@@ -18,7 +18,7 @@ COMPONENTS = {}
 
 
 def register_component(name):
-    """Decorator registering a scale-mixture component ``f(unit, shape, like)`` for :class:`MixturePrior`."""
+    """Decorator registering a scale-mixture component ``f(unit) -> distribution of the scale`` for :class:`MixturePrior`."""
 
     def decorator(fn):
         COMPONENTS[name] = fn
