@@ -53,8 +53,9 @@ def compress_network(net, prior, data, *, epochs, lr=1e-3, batch_size=100, elbo=
     # conjugate precisions in closed form
     guide = AutoCompressionGuide(model, posterior_family=taylor_posterior_family if taylor else posterior_family)
     callbacks = prior_callbacks(model, guide)
-    if taylor and ConjugatePrecision.applies(model, guide):
-        callbacks.append(ConjugatePrecision(model, guide))
+    conjugate = ConjugatePrecision(model, guide) if taylor else None
+    if conjugate is not None and conjugate.layers:
+        callbacks.append(conjugate)
     if taylor:  # refuse improper priors before any work
         x, y = data.train.tensors[0][:2].to(device), data.train.tensors[1][:2].to(device)
         elbo.loss(model, guide, x, y)

@@ -59,8 +59,19 @@ class LogUniformInterval(TransformedDistribution):
         return (self.high - self.low) / (self.high.log() - self.low.log())
 
 
-def _stacked_log_prob(components, value):
-    return torch.stack([c.log_prob(value) for c in components], dim=-1)
+def component_log_probs(components, value):
+    """:math:`\\ln p_k(z)` of every component, last dimension the components; ``-inf`` off a support."""
+    out = []
+    for c in components:
+        inside = c.support.check(value)
+        if bool(inside.all()):
+            out.append(c.log_prob(value))
+            continue
+        support = c.support
+        point = (support.lower_bound + support.upper_bound) / 2 if hasattr(support, "upper_bound") else 1.0
+        safe = torch.where(inside, value, torch.as_tensor(point, dtype=value.dtype, device=value.device))
+        out.append(torch.where(inside, c.log_prob(safe), -math.inf))
+    return torch.stack(out, dim=-1)
 
 
 class ScaleMixture(TorchDistribution):
@@ -95,18 +106,8 @@ class ScaleMixture(TorchDistribution):
                             [c.expand(shape) for c in self.components], validate_args=False)
 
     def component_log_prob(self, value):
-        """:math:`\\ln p_k(z)` of every component, last dimension the components; ``-inf`` off a support."""
-        out = []
-        for c in self.components:
-            inside = c.support.check(value)
-            if bool(inside.all()):
-                out.append(c.log_prob(value))
-                continue
-            support = c.support
-            point = (support.lower_bound + support.upper_bound) / 2 if hasattr(support, "upper_bound") else 1.0
-            safe = torch.where(inside, value, torch.as_tensor(point, dtype=value.dtype, device=value.device))
-            out.append(torch.where(inside, c.log_prob(safe), -math.inf))
-        return torch.stack(out, dim=-1)
+        """:math:`\\ln p_k(z)` of every component (:func:`component_log_probs`)."""
+        return component_log_probs(self.components, value)
 
     def log_prob(self, value):
         return torch.logsumexp(self.mixing_weights.clamp_min(torch.finfo(value.dtype).tiny).log()
@@ -146,9 +147,7 @@ class ComponentScale(TorchDistribution):
         super().__init__(batch_shape, validate_args=validate_args)
 
     def log_prob(self, value):
-        mixture = ScaleMixture(torch.full((len(self.components),), 1.0 / len(self.components), dtype=value.dtype),
-                               self.components, validate_args=False)
-        log_probs = mixture.component_log_prob(value)
+        log_probs = component_log_probs(self.components, value)
         shape = torch.broadcast_shapes(log_probs.shape[:-1], self.component.shape)
         index = self.component.long().expand(shape).unsqueeze(-1)
         return log_probs.expand(shape + log_probs.shape[-1:]).gather(-1, index).squeeze(-1)

@@ -133,6 +133,10 @@ class AutoCompressionGuide(nn.Module):
     def model(self):
         return self._model[0]
 
+    def posterior(self, site):
+        """The :class:`~pyrocomp.guides.Posterior` module of the latent site named ``site``."""
+        return self.posteriors[_key(site)]
+
     def _run(self, value_fn=None):
         # observed sites of the priors (factors such as a block-variance term) belong to the model only
         with poutine.block(hide_fn=lambda msg: msg["type"] == "sample" and msg["is_observed"]):

@@ -6,10 +6,6 @@ from pyro.distributions import Gamma
 from pyrocomp.distributions import compact
 
 
-def _key(name):
-    return name.replace(".", "/")
-
-
 class ConjugatePrecision:
     r"""
     Closed-form updates for Gaussian weights under Gamma precisions (automatic relevance
@@ -36,8 +32,8 @@ class ConjugatePrecision:
             precision_site, weight_site = f"{path}.precision", f"{path}.weight"
             if precision_site not in trace.nodes:
                 continue
-            precision = guide.posteriors[_key(precision_site)]
-            weight = guide.posteriors[_key(weight_site)]
+            precision = guide.posterior(precision_site)
+            weight = guide.posterior(weight_site)
             prior = unwrap_independent(trace.nodes[precision_site]["infer"]["prior"])
             if isinstance(precision, ClosedFormGamma) and isinstance(weight, TaylorNormal) and type(prior) is Gamma:
                 a, b = prior.concentration.detach(), prior.rate.detach()

@@ -48,10 +48,6 @@ import torch
 from pyrocomp.guides.posteriors import ClosedFormBernoulli, ClosedFormGamma, MeanFieldNormal, TaylorNormal
 
 
-def _key(name):
-    return name.replace(".", "/")
-
-
 def precision_update(support_probs, second_moment, a, b, a_bar, b_bar):
     r"""Eqs. (24)-(26), real form: :math:`(\tilde a, \tilde b)` given :math:`\tilde\pi` and :math:`E[w^2] = \mu^2 + \sigma^2`."""
     p = support_probs
@@ -141,15 +137,15 @@ class SparseVBI:
         for path, layer in model.bayesian_layers():
             if not isinstance(layer.prior, TurboPrior):
                 continue
-            weight = guide.posteriors[_key(f"{path}.weight")]
+            weight = guide.posterior(f"{path}.weight")
             if not isinstance(weight, (MeanFieldNormal, TaylorNormal)):
                 raise TypeError(
                     f"Expected a mean-field Normal posterior for {path}.weight (paper 001's q(w)) but got "
                     f"{type(weight).__name__}; build the guide with posterior_family=mean_field_weights or "
                     "taylor_posterior_family"
                 )
-            precision = guide.posteriors[_key(f"{path}.precision")]
-            support = guide.posteriors[_key(f"{path}.support")]
+            precision = guide.posterior(f"{path}.precision")
+            support = guide.posterior(f"{path}.support")
             if not (isinstance(precision, ClosedFormGamma) and isinstance(support, ClosedFormBernoulli)):
                 raise TypeError(f"Expected closed-form Gamma and Bernoulli posteriors for layer {path!r}")
             self.layers.append((path, layer, weight, precision, support))

@@ -14,6 +14,6 @@ def mixing_weights(model, guide):
     out = {}
     for path, layer in model.bayesian_layers():
         if isinstance(layer.prior, MixturePrior):
-            mean = guide.posteriors[f"{path}/mixing_weights"](None).mean
+            mean = guide.posterior(f"{path}.mixing_weights")(None).mean
             out[path] = {name: float(w) for name, w in zip(layer.prior.components, mean)}
     return out
