@@ -1,3 +1,3 @@
-from .datasets import DATASETS, DataError, DataSplit, load_dataset, register_dataset
+from .datasets import DATASETS, DataError, DataSplit, hold_out, load_dataset, register_dataset
 
-__all__ = ["DATASETS", "DataError", "DataSplit", "load_dataset", "register_dataset"]
+__all__ = ["DATASETS", "DataError", "DataSplit", "hold_out", "load_dataset", "register_dataset"]

@@ -10,8 +10,9 @@ tensors with a fixed, seeded split.
   never downloaded.
 """
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
@@ -26,13 +27,39 @@ class DataError(RuntimeError):
 
 @dataclass
 class DataSplit:
-    """Train and test tensors of one data set."""
+    """Train and test tensors of one data set, and optionally a validation part held out of
+    the training data (:func:`hold_out`)."""
 
     name: str
     train: TensorDataset
     test: TensorDataset
     input_shape: tuple
     num_classes: int
+    validation: Optional[TensorDataset] = None
+
+
+def hold_out(data, size, seed=0):
+    """
+    Move a stratified, seeded part of ``data.train`` to ``data.validation``, for choices that
+    must not see the test set (e.g. :func:`~pyrocomp.pruning.calibrate`).
+
+    :param DataSplit data: a split without a validation part.
+    :param size: the fraction (a float in (0, 1)) or number (an int) of training examples to hold out.
+    :rtype: DataSplit
+    :raises ValueError: for a bad ``size`` or when ``data`` already has a validation part.
+    """
+    from sklearn.model_selection import train_test_split
+
+    if data.validation is not None:
+        raise ValueError(f"Data set {data.name!r} already has a validation part")
+    n = len(data.train)
+    if isinstance(size, bool) or not (isinstance(size, float) and 0 < size < 1 or isinstance(size, int) and 0 < size < n):
+        raise ValueError(f"Expected size to be a fraction in (0, 1) or a count in [1, {n}) but got {size!r}")
+    x, y = data.train.tensors
+    index = np.arange(n)
+    keep, held = train_test_split(index, test_size=size, random_state=seed, shuffle=True, stratify=y.numpy())
+    keep, held = torch.as_tensor(keep), torch.as_tensor(held)
+    return replace(data, train=TensorDataset(x[keep], y[keep]), validation=TensorDataset(x[held], y[held]))
 
 
 DATASETS = {}

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from pyrocomp.data import DATASETS, DataError, load_dataset
+from pyrocomp.data import DATASETS, DataError, hold_out, load_dataset
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
@@ -72,3 +72,31 @@ def test_unknown_dataset():
     with pytest.raises(ValueError, match="Unknown dataset 'x'"):
         load_dataset("x")
     assert {"mnist5k", "digits", "breast-cancer", "mnist", "fashion-mnist", "cifar10", "cifar100"} <= set(DATASETS)
+
+
+def test_hold_out_moves_a_stratified_part_of_train_to_validation():
+    data = load_dataset("digits", seed=0)
+    split = hold_out(data, 0.2, seed=1)
+    (xt, yt), (xv, yv) = split.train.tensors, split.validation.tensors
+    assert (len(yt), len(yv)) == (1005, 252) and split.test is data.test and data.validation is None
+    # a partition of the original training rows
+    rows = {tuple(r) for r in data.train.tensors[0].flatten(1).tolist()}
+    held = {tuple(r) for r in xv.flatten(1).tolist()}
+    kept = {tuple(r) for r in xt.flatten(1).tolist()}
+    assert held | kept == rows and not held & kept
+    whole = Counter(data.train.tensors[1].tolist())
+    for cls, count in Counter(yv.tolist()).items():
+        assert abs(count - 0.2 * whole[cls]) <= 1.0
+    assert len(hold_out(data, 100).validation) == 100
+    assert torch.equal(hold_out(data, 0.2, seed=1).validation.tensors[0], xv)
+
+
+@pytest.mark.parametrize("size", [0.0, 1.0, 0, 1257, -3, True, "0.1"])
+def test_hold_out_bad_size(size):
+    with pytest.raises(ValueError, match="Expected size"):
+        hold_out(load_dataset("breast-cancer"), size)
+
+
+def test_hold_out_twice_is_an_error():
+    with pytest.raises(ValueError, match="already has a validation part"):
+        hold_out(hold_out(load_dataset("breast-cancer"), 0.1), 0.1)
