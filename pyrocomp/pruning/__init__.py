@@ -1,4 +1,5 @@
 from .bits import bit_precision
+from .calibration import Calibration, calibrate
 from .clusters import weight_clusters
 from .compress import Compression, compress
 from .criteria import (
@@ -18,6 +19,7 @@ from .report import CompressionReport, LayerReport
 
 __all__ = [
     "AllOf",
+    "Calibration",
     "Compression",
     "GroupLogAlphaThreshold",
     "CompressionReport",
@@ -30,6 +32,7 @@ __all__ = [
     "ScaleLogAlphaThreshold",
     "SupportThreshold",
     "bit_precision",
+    "calibrate",
     "compress",
     "load_compressed",
     "mixing_weights",

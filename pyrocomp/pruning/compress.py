@@ -30,7 +30,7 @@ class Compression:
 
 
 @torch.no_grad()
-def compress(model, guide, example_input, criterion=None, num_samples=256, seed=0):
+def compress(model, guide, example_input, criterion=None, num_samples=256, seed=0, posteriors=None):
     """
     Read a smaller deterministic network off the posterior: masks from the pruning criterion
     (each layer's prior's default unless given), weights at the posterior means (paper 003
@@ -42,11 +42,14 @@ def compress(model, guide, example_input, criterion=None, num_samples=256, seed=
     :param torch.Tensor example_input: a batch of inputs (spatial sizes, folded constants).
     :param criterion: a :class:`~pyrocomp.pruning.PruningCriterion` or ``None``.
     :param int num_samples: draws for the marginal posterior moments.
+    :param dict posteriors: the output of :func:`~pyrocomp.pruning.summarize` for ``model`` and
+        ``guide``, when already at hand (``num_samples`` and ``seed`` are then unused).
     :rtype: Compression
     """
     if criterion is not None and not isinstance(criterion, PruningCriterion):
         raise TypeError(f"Expected criterion to be a PruningCriterion but got {criterion!r}")
-    posteriors = summarize(model, guide, num_samples=num_samples, seed=seed)
+    if posteriors is None:
+        posteriors = summarize(model, guide, num_samples=num_samples, seed=seed)
     layers = dict(model.bayesian_layers())
     masks, weights = {}, {}
     for path, post in posteriors.items():

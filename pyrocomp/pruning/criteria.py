@@ -1,3 +1,4 @@
+import copy
 from abc import ABC, abstractmethod
 
 import torch
@@ -14,8 +15,27 @@ class PruningCriterion(ABC):
         """
         raise NotImplementedError
 
+    def sweep(self):
+        """This criterion at every threshold of :attr:`grid`."""
+        return [self.with_threshold(t) for t in self.grid]
+
     def __repr__(self):
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+
+    #: thresholds :func:`~pyrocomp.pruning.calibrate` tries by default (empty: none to tune)
+    grid = ()
+
+    def with_threshold(self, threshold):
+        """
+        A copy of this criterion at another ``threshold`` (for :func:`~pyrocomp.pruning.calibrate`).
+
+        :raises TypeError: when the criterion has no threshold.
+        """
+        if not hasattr(self, "threshold"):
+            raise TypeError(f"{type(self).__name__} has no threshold to set")
+        other = copy.copy(self)
+        other.__init__(**{**vars(self), "threshold": threshold})
+        return other
 
 
 class LogAlphaThreshold(PruningCriterion):
@@ -23,6 +43,8 @@ class LogAlphaThreshold(PruningCriterion):
     Keep a weight when its log dropout rate :math:`\log\alpha = \log\sigma^2 - \log\mu^2` is
     below ``threshold`` (3 for sparse variational dropout, Molchanov et al. 2017).
     """
+
+    grid = tuple(x / 2 for x in range(-6, 9))  # log alpha from -3 to 4
 
     def __init__(self, threshold=3.0):
         self.threshold = float(threshold)
@@ -37,6 +59,8 @@ class ScaleLogAlphaThreshold(PruningCriterion):
     log dropout rate below ``threshold`` — group pruning of Bayesian Compression. Falls back
     to the per-weight rate for priors that are not Gaussian scale mixtures.
     """
+
+    grid = LogAlphaThreshold.grid
 
     def __init__(self, threshold=-1.0):
         self.threshold = float(threshold)
@@ -71,6 +95,8 @@ class GroupLogAlphaThreshold(PruningCriterion):
     irrelevant group shows as a small scale rather than an uncertain one.
     """
 
+    grid = LogAlphaThreshold.grid
+
     def __init__(self, threshold=0.0, group="in"):
         if group not in ("in", "out"):
             raise ValueError(f"Expected group in ('in', 'out') but got {group!r}")
@@ -96,6 +122,8 @@ class PriorPrecisionThreshold(PruningCriterion):
     scale-mixture prior.
     """
 
+    grid = tuple(float(x) for x in range(-12, 2))
+
     def __init__(self, threshold=-3.0):
         self.threshold = float(threshold)
 
@@ -114,6 +142,8 @@ class SupportThreshold(PruningCriterion):
     :math:`\mathbf{s}^* = \arg\max q(\mathbf{s})` of Algorithm 1 at 0.5). Needs a prior with a
     ``{layer}.support`` site, e.g. :class:`~pyrocomp.priors.TurboPrior`.
     """
+
+    grid = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 
     def __init__(self, threshold=0.5):
         if not 0.0 < threshold < 1.0:

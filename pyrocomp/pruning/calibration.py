@@ -1,0 +1,91 @@
+"""Choosing a pruning threshold on held-out data."""
+from dataclasses import dataclass, field
+from typing import List
+
+import torch
+
+from .compress import Compression, compress
+from .criteria import PruningCriterion
+from .layer_posterior import summarize
+
+
+@dataclass
+class Calibration:
+    """
+    The result of :func:`calibrate`.
+
+    :ivar criterion: the chosen criterion.
+    :ivar compression: the :class:`~pyrocomp.pruning.Compression` it gives.
+    :ivar float reference_error: the held-out error the tolerance is measured from.
+    :ivar list table: one dict per candidate: ``criterion``, ``error`` (held out),
+        ``weights_kept``, ``cr_prune``, ``chosen``.
+    """
+
+    criterion: PruningCriterion
+    compression: Compression
+    reference_error: float
+    table: List[dict] = field(default_factory=list)
+
+
+class _KeepAll(PruningCriterion):
+    def keep(self, posterior):
+        return torch.ones_like(posterior.weight_mean, dtype=torch.bool)
+
+
+@torch.no_grad()
+def calibrate(model, guide, validation, example_input, candidates, tolerance=0.005, reference_error=None,
+              num_samples=256, seed=0):
+    r"""
+    Among ``candidates`` (pruning criteria, usually one criterion at a grid of thresholds, see
+    :meth:`~pyrocomp.pruning.PruningCriterion.with_threshold`), choose the one that keeps the fewest
+    weights while the pruned network's error on held-out ``validation`` data stays within
+    ``tolerance`` of ``reference_error``:
+
+    .. math:: c^* = \arg\min_c |w \neq 0|_c \quad \text{s.t.} \quad \text{err}_c \le \text{err}_\text{ref} + \text{tolerance}.
+
+    The posterior is summarised once; each candidate costs one pruning and one pass over
+    ``validation``. Held-out data keep the test set out of the choice.
+
+    :param model: the fitted :class:`~pyrocomp.nn.BayesianNetwork`.
+    :param guide: its :class:`~pyrocomp.guides.AutoCompressionGuide`.
+    :param validation: held-out data: a loader, a dataset or an ``(x, y)`` pair.
+    :param torch.Tensor example_input: a batch of inputs for :func:`~pyrocomp.pruning.compress`.
+    :param candidates: an iterable of :class:`~pyrocomp.pruning.PruningCriterion`.
+    :param float tolerance: allowed rise of the held-out error, as a fraction (0.005 = 0.5 points).
+    :param float reference_error: default: the held-out error of the unpruned posterior-mean
+        network.
+    :raises ValueError: when ``candidates`` is empty or ``tolerance`` negative.
+    :rtype: Calibration
+    """
+    from pyrocomp.infer.evaluation import classification_error
+
+    candidates = list(candidates)
+    if not candidates:
+        raise ValueError("Expected at least one candidate criterion but got none")
+    if not all(isinstance(c, PruningCriterion) for c in candidates):
+        raise TypeError(f"Expected PruningCriterion candidates but got {candidates!r}")
+    if not tolerance >= 0:
+        raise ValueError(f"Expected tolerance >= 0 but got {tolerance}")
+    posteriors = summarize(model, guide, num_samples=num_samples, seed=seed)
+    device = example_input.device
+
+    def evaluate(criterion):
+        result = compress(model, guide, example_input, criterion=criterion, posteriors=posteriors)
+        return result, classification_error(result.network, validation, device)
+
+    if reference_error is None:
+        reference_error = evaluate(_KeepAll())[1]
+    best, table = None, []
+    for criterion in candidates:
+        result, error = evaluate(criterion)
+        row = dict(criterion=repr(criterion), error=error, weights_kept=result.report.weights_kept,
+                   cr_prune=result.report.cr_prune, chosen=False)
+        table.append(row)
+        admissible = error <= reference_error + tolerance + 1e-12
+        if admissible and (best is None or row["weights_kept"] < best[2]["weights_kept"]):
+            best = (criterion, result, row)
+    if best is None:  # nothing within tolerance: the candidate with the lowest held-out error
+        index = min(range(len(table)), key=lambda i: (table[i]["error"], -table[i]["cr_prune"]))
+        best = (candidates[index], evaluate(candidates[index])[0], table[index])
+    best[2]["chosen"] = True
+    return Calibration(best[0], best[1], reference_error, table)

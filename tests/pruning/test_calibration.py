@@ -1,0 +1,76 @@
+import pytest
+import torch
+from torch import nn
+
+from pyrocomp import AutoCompressionGuide, BayesianNetwork
+from pyrocomp.infer import classification_error
+from pyrocomp.priors import LogUniformPrior
+from pyrocomp.pruning import AllOf, LogAlphaThreshold, SupportThreshold, calibrate, compress, summarize
+
+
+def _teacher_posterior():
+    """A posterior whose mean network labels the data (reference error 0) and whose log dropout
+    rates spread over the calibration grid, small weights being the most prunable."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+    bnn = BayesianNetwork(net, LogUniformPrior())
+    guide = AutoCompressionGuide(bnn)
+    with torch.no_grad():
+        for key in ("0/weight", "2/weight"):
+            post = guide.posteriors[key]
+            w = torch.randn_like(post.loc)
+            post.loc.copy_(w)
+            # log alpha from -3 (largest |w|) to 3.9 (smallest |w|): the grid's top keeps everything
+            rank = w.abs().flatten().argsort(descending=True).argsort().float().reshape(w.shape)
+            log_alpha = -3 + 6.9 * rank / (w.numel() - 1)
+            post.log_scale.copy_(w.abs().log() + log_alpha / 2)
+    x = torch.randn(400, 6)
+    means = {p: s.weight_mean for p, s in summarize(bnn, guide, num_samples=2).items()}
+    y = bnn.to_plain(means)(x).argmax(-1)
+    return bnn, guide, (x, y)
+
+
+@pytest.mark.parametrize("tolerance", [0.0, 0.05, 1.0])
+def test_calibration_picks_the_sparsest_admissible_threshold(tolerance):
+    bnn, guide, data = _teacher_posterior()
+    candidates = LogAlphaThreshold().sweep()
+    cal = calibrate(bnn, guide, data, data[0][:32], candidates, tolerance=tolerance, num_samples=2)
+    assert cal.reference_error == 0.0  # the mean network labelled the data
+    # oracle: every candidate evaluated independently
+    table = []
+    for c in candidates:
+        r = compress(bnn, guide, data[0][:32], criterion=c, num_samples=2)
+        table.append((r.report.weights_kept, classification_error(r.network, data)))
+    assert [(row["weights_kept"], row["error"]) for row in cal.table] == table
+    admissible = [kept for kept, err in table if err <= tolerance]
+    assert cal.compression.report.weights_kept == min(admissible)
+    assert sum(row["chosen"] for row in cal.table) == 1
+    if tolerance == 1.0:  # anything goes: the sparsest candidate
+        assert cal.compression.report.weights_kept == min(kept for kept, _ in table)
+    # the grid really trades error for sparsity on this posterior, so the test can fail
+    assert table[0][0] < table[-1][0] and table[0][1] > 0.05
+
+
+def test_calibration_falls_back_to_the_most_accurate_candidate():
+    bnn, guide, data = _teacher_posterior()
+    candidates = [LogAlphaThreshold(t) for t in (-3.0, -2.5)]
+    cal = calibrate(bnn, guide, data, data[0][:32], candidates, tolerance=0.0, num_samples=2)
+    errors = [row["error"] for row in cal.table]
+    assert min(errors) > 0 and cal.table[errors.index(min(errors))]["chosen"]
+
+
+def test_with_threshold_and_bad_arguments():
+    c = SupportThreshold(0.5).with_threshold(0.9)
+    assert isinstance(c, SupportThreshold) and c.threshold == 0.9
+    with pytest.raises(ValueError, match="1.5"):
+        SupportThreshold(0.5).with_threshold(1.5)
+    with pytest.raises(TypeError, match="no threshold"):
+        AllOf(LogAlphaThreshold()).with_threshold(1.0)
+    assert [c.threshold for c in LogAlphaThreshold().sweep()] == list(LogAlphaThreshold.grid)
+    bnn, guide, data = _teacher_posterior()
+    with pytest.raises(ValueError, match="at least one"):
+        calibrate(bnn, guide, data, data[0][:8], [])
+    with pytest.raises(ValueError, match="tolerance"):
+        calibrate(bnn, guide, data, data[0][:8], [LogAlphaThreshold()], tolerance=-0.1)
+    with pytest.raises(TypeError, match="PruningCriterion"):
+        calibrate(bnn, guide, data, data[0][:8], [3.0])
