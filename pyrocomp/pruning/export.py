@@ -150,7 +150,8 @@ def prune_(net, example_input):
         if kept == 0:
             layer.weight.zero_()
         info[prev]["out_kept"] = kept
-        info[layer]["in_kept_linked"] = kept * per_unit
+        # the input features still read (a dead feature of a live channel is skipped like a dead input)
+        info[layer]["in_kept_linked"] = int(_in_alive(layer).sum()) if kept else 0
     result = []
     for m in layers:
         i = info[m]

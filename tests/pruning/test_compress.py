@@ -64,14 +64,17 @@ def test_export_through_conv_batchnorm_pool_flatten():
     with torch.no_grad():
         net[0].weight[1] = 0  # filter 1: a constant channel, folded into the linear bias
         net[5].weight[:, 18:27] = 0  # channel 2 feeds nothing
+        net[5].weight[:, [0, 4]] = 0  # two dead features of the live channel 0
     x = torch.randn(8, 1, 8, 8)
     expected = net(x)
     layers = prune_(net, x)
     assert net[0].out_channels == 2 and net[1].num_features == 2 and net[5].in_features == 18
     assert torch.allclose(net(x), expected, atol=1e-5)
-    conv = layers[0]
+    conv, linear = layers[0], layers[1]
     assert (conv.macs, conv.macs_kept) == (4 * 9 * 36, 2 * 9 * 36)
     assert [s.name for s in layers] == ["0", "5", "7"]
+    # the linear layer reads 2 channels x 9 features, less the 2 dead ones
+    assert (linear.in_units, linear.in_kept) == (36, 16) and linear.macs_kept == 16 * 5
 
 
 def test_group_criterion_prunes_whole_input_neurons():
