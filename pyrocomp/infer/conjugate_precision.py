@@ -23,9 +23,26 @@ class ConjugatePrecision:
     the conjugate mean-field update with eq. (34)'s first-order :math:`\langle w^2 \rangle \approx \mu^2`
     (paper 001's Module A without supports), and the exact minimiser of eq. (35) in
     :math:`\sigma`. SVI is left with the means alone.
+
+    With ``second_moment="exact"``, :math:`\langle w^2 \rangle = \mu^2 + \sigma^2` instead, and the
+    two updates are solved jointly: their fixed point is
+
+    .. math::
+
+        E_q[\rho_g] = \frac{a}{b + \tfrac12 \sum_{i \in g} \mu_i^2},
+        \qquad q(\rho_g) = \mathrm{Gamma}\big(a + \tfrac{n_g}{2},\; (a + \tfrac{n_g}{2}) / E_q[\rho_g]\big),
+
+    so the means feel the penalty :math:`a \log(b + \frac12\sum_{i \in g}\mu_i^2)` rather than
+    :math:`(a + \frac{n_g}{2}) \log(\cdot)`: a small shape :math:`a` then gives a weak prior, as under
+    the exact ELBO, where the first-order form never weighs it below :math:`n_g / 2`.
+
+    :param str second_moment: ``"taylor"`` (eq. 34, default) or ``"exact"``.
     """
 
-    def __init__(self, model, guide):
+    def __init__(self, model, guide, second_moment="taylor"):
+        if second_moment not in ("taylor", "exact"):
+            raise ValueError(f"Expected second_moment in ('taylor', 'exact') but got {second_moment!r}")
+        self.second_moment = second_moment
         self.layers = []
         trace = guide.trace()
         for path, layer in model.bayesian_layers():
@@ -51,9 +68,13 @@ class ConjugatePrecision:
             dims = [d for d, n in enumerate(shape) if n == 1 and weight.loc.shape[d] != 1]
             count = weight.loc.numel() // precision.concentration.numel()
             sum_sq = weight.loc.pow(2).sum(dims, keepdim=True) if dims else weight.loc.pow(2)
+            concentration = compact(a) + 0.5 * count
             # a broadcast constant stays stride 0, so its KL terms are computed once
-            precision.concentration = (compact(a) + 0.5 * count).expand(shape)
-            precision.rate.copy_(b + 0.5 * sum_sq)
+            precision.concentration = concentration.expand(shape)
+            if self.second_moment == "taylor":
+                precision.rate.copy_(b + 0.5 * sum_sq)
+            else:  # fixed point of rate = b + (sum_sq + count * rate / concentration) / 2
+                precision.rate.copy_((b + 0.5 * sum_sq) * concentration / a)
             weight.scale.copy_((precision.rate / precision.concentration).sqrt().expand_as(weight.scale))
 
     def on_fit_start(self):

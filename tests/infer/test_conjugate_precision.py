@@ -76,3 +76,32 @@ def test_taylor_loss_with_closed_form_families_is_deterministic(group):
     x, y = torch.randn(8, 1, 6, 6), torch.randint(0, 4, (8,))
     elbo = TaylorMeanField_ELBO()
     assert elbo.loss(model, guide, x, y) == elbo.loss(model, guide, x, y)
+
+
+@pytest.mark.parametrize("group", [None, "in"])
+def test_exact_second_moment_is_the_fixed_point_of_coordinate_ascent(group):
+    model, guide = setup(group=group)
+    ConjugatePrecision(model, guide, second_moment="exact").update()
+    # oracle: alternate the two exact mean-field updates, q(rho) from <w^2> = mu^2 + sigma^2 and
+    # sigma^2 = 1 / E[rho], until they stop moving
+    for key in ("0", "3"):
+        w, rho = guide.posteriors[f"{key}/weight"], guide.posteriors[f"{key}/precision"]
+        dims = [d for d, n in enumerate(rho.rate.shape) if n == 1 and w.loc.shape[d] != 1]
+        count = w.loc.numel() // rho.rate.numel()
+        sigma2 = torch.ones_like(w.loc)
+        for _ in range(20000):
+            second = w.loc.pow(2) + sigma2
+            rate = 1e-3 + 0.5 * (second.sum(dims, keepdim=True) if dims else second)
+            sigma2 = (rate / (0.5 + count / 2)).expand_as(w.loc)
+        assert torch.allclose(rho.rate, rate, rtol=1e-4)
+        assert torch.allclose(rho.concentration, torch.full_like(rate, 0.5 + count / 2))
+        assert torch.allclose(w.scale.pow(2), sigma2, rtol=1e-4)
+        # E[rho] = a / (b + sum mu^2 / 2): the means feel a log penalty of weight a
+        sum_sq = w.loc.pow(2).sum(dims, keepdim=True) if dims else w.loc.pow(2)
+        assert torch.allclose(rho.concentration / rho.rate, 0.5 / (1e-3 + 0.5 * sum_sq), rtol=1e-5)
+
+
+def test_bad_second_moment_is_a_value_error():
+    model, guide = setup()
+    with pytest.raises(ValueError, match="'second'"):
+        ConjugatePrecision(model, guide, second_moment="second")
