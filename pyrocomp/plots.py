@@ -54,8 +54,9 @@ def plot_history(history, path):
     if any(e is not None for e in errors):
         axes[1].plot(epochs, [100 * e for e in errors])
     axes[1].set(title="error of the pruned network (%)", xlabel="epoch")
-    axes[2].plot(epochs, [100 * h["kept_fraction"] for h in history])
-    axes[2].set(title="kept weights (%)", xlabel="epoch", yscale="log")
+    kept = [100 * h["kept_fraction"] for h in history]
+    axes[2].plot(epochs, kept)
+    axes[2].set(title="kept weights (%)", xlabel="epoch", yscale="log" if min(kept) > 0 else "linear")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -9,6 +9,7 @@ from tqdm.auto import tqdm
 from pyrocomp.pruning.layer_posterior import summarize
 
 from .evaluation import as_loader, classification_error
+from .taylor_mean_field_elbo import TaylorMeanField_ELBO
 
 
 def kl_warmup(epoch, warmup_epochs):
@@ -16,13 +17,15 @@ def kl_warmup(epoch, warmup_epochs):
     return 1.0 if warmup_epochs <= 0 else min(1.0, (epoch + 1) / warmup_epochs)
 
 
-def _kept_and_error(model, guide, eval_data, device):
+def _kept_and_error(model, guide, eval_data, device, taylor):
     posteriors = summarize(model, guide, num_samples=8)
     layers = dict(model.bayesian_layers())
     kept = total = 0
     weights = {}
     for path, post in posteriors.items():
-        mask = layers[path].prior.criterion.keep(post).expand(post.weight_mean.shape)
+        prior = layers[path].prior
+        criterion = prior.taylor_criterion if taylor else prior.criterion
+        mask = criterion.keep(post).expand(post.weight_mean.shape)
         kept, total = kept + int(mask.sum()), total + mask.numel()
         weights[path] = post.weight_mean * mask
     error = None if eval_data is None else classification_error(model.to_plain(weights), eval_data, device)
@@ -47,7 +50,8 @@ def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_wa
     :param elbo: a Pyro ELBO (default :class:`~pyro.infer.TraceMeanField_ELBO`).
     :param device: ``"cpu"``, ``"cuda"``, ... (default: where the model is).
     :param eval_data: optional held-out data; the per-epoch history then has the error of the
-        pruned deterministic network.
+        pruned deterministic network (pruned by each prior's ``criterion``, or its
+        ``taylor_criterion`` under :class:`~pyrocomp.infer.TaylorMeanField_ELBO`).
     :param bool validate: run with Pyro's argument validation (about a quarter slower; useful
         while developing a prior).
     :param callbacks: hooks with any of ``on_fit_start()``, ``after_step()`` and
@@ -83,7 +87,7 @@ def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_wa
 
     with pyro.validation_enabled(validate):
         return _fit_loop(model, guide, step, loader, epochs, lr, kl_warmup_epochs, device, eval_data, progress,
-                         callbacks)
+                         callbacks, isinstance(elbo, TaylorMeanField_ELBO))
 
 
 def prior_callbacks(model, guide):
@@ -110,7 +114,8 @@ def _call(callbacks, method, *args):
     return records
 
 
-def _fit_loop(model, guide, step_fn, loader, epochs, lr, kl_warmup_epochs, device, eval_data, progress, callbacks=()):
+def _fit_loop(model, guide, step_fn, loader, epochs, lr, kl_warmup_epochs, device, eval_data, progress, callbacks=(),
+              taylor=False):
     history = []
     _call(callbacks, "on_fit_start")
     bar = tqdm(range(epochs), desc="fit", disable=not progress, leave=False)
@@ -131,7 +136,7 @@ def _fit_loop(model, guide, step_fn, loader, epochs, lr, kl_warmup_epochs, devic
             _call(callbacks, "after_step")
         seconds = time.perf_counter() - start
         records = _call(callbacks, "after_epoch", epoch)
-        kept, error = _kept_and_error(model, guide, eval_data, device)
+        kept, error = _kept_and_error(model, guide, eval_data, device, taylor)
         history.append(dict(epoch=epoch + 1, loss=total / count, kl_scale=model.kl_scale, kept_fraction=kept,
                             error=error, seconds=seconds, **records))
         bar.set_postfix(loss=f"{total / count:.3g}", kept=f"{100 * kept:.1f}%",
