@@ -10,7 +10,7 @@ from pathlib import Path
 import pyro
 import torch
 
-from pyrocomp.data import DATASETS, DataError, load_dataset
+from pyrocomp.data import DATASETS, DataError, hold_out, load_dataset
 from pyrocomp.infer import ImproperPriorError, TaylorMeanField_ELBO, TurboSchedule, classification_error, train
 from pyrocomp.models import MODELS, build_model
 from pyrocomp.pipeline import compress_network
@@ -64,6 +64,23 @@ def _positive_float(text):
     return value
 
 
+def _float_where(accept, expected):
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {expected} but got {text!r}")
+        return value
+
+    return parse
+
+
+_percentage_points = _float_where(lambda v: 0 <= v <= 100, "percentage points in [0, 100]")
+_fraction = _float_where(lambda v: 0 < v < 1, "a fraction in (0, 1)")
+
+
 def _choice(names, kind):
     def parse(text):
         if text not in names:
@@ -93,6 +110,14 @@ def build_parser():
                    help="default: taylor for --prior turbo, meanfield otherwise")
     c.add_argument("--threshold", type=float, default=None,
                    help="threshold of the prior's criterion (log dropout rate; support probability for turbo)")
+    c.add_argument("--calibrate", type=_percentage_points, default=None, metavar="POINTS",
+                   help="choose the pruning threshold on held-out training data: the sparsest whose validation "
+                        "error is within POINTS percentage points of the unpruned network's")
+    c.add_argument("--validation", type=_fraction, default=0.1,
+                   help="fraction of the training data held out for --calibrate (default 0.1)")
+    c.add_argument("--second-moment", default="taylor", choices=["taylor", "exact"],
+                   help="<w^2> of the closed-form precision updates under --elbo taylor: mu^2 (paper 001 eq. 34) "
+                        "or mu^2 + sigma^2")
     c.add_argument("--finetune-epochs", type=_non_negative_int, default=0)
     c.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     c.add_argument("--seed", type=int, default=0)
@@ -197,6 +222,8 @@ def compress_command(args):
         raise UsageError(str(error)) from None
     elbo_name = args.elbo or ("taylor" if args.prior == "turbo" else "meanfield")
     data = load_dataset(args.dataset, args.data_dir, seed=args.seed)
+    if args.calibrate is not None:
+        data = hold_out(data, args.validation, seed=args.seed)
     try:
         net = build_model(args.model, data.input_shape, data.num_classes)
     except ValueError as error:
@@ -226,7 +253,9 @@ def compress_command(args):
         run = compress_network(net, prior, data, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                                elbo=_elbo(elbo_name), kl_warmup_epochs=args.kl_warmup_epochs,
                                finetune_epochs=args.finetune_epochs, finetune_lr=args.pretrain_lr * 0.1,
-                               device=device, seed=args.seed, progress=progress)
+                               device=device, seed=args.seed, progress=progress,
+                               calibrate=None if args.calibrate is None else args.calibrate / 100,
+                               second_moment=args.second_moment)
     except ImproperPriorError as error:
         raise UsageError(f"--elbo taylor cannot fit --prior {args.prior}: {error}") from None
     result, history, fit_s = run.result, run.history, run.timing["fit_s"]
@@ -255,6 +284,9 @@ def compress_command(args):
                                                    "bits_per_layer", "clusters", "weights_in_clusters")}},
         "layers": layers,
         "mixing_weights": mixing_weights(run.model, run.guide),
+        "calibration": None if run.calibration is None else {
+            "criterion": repr(run.calibration.criterion), "validation_size": len(data.validation),
+            "reference_error": run.calibration.reference_error, "table": run.calibration.table},
         "timing": {"pretrain_s": pretrain_s, "fit_s": fit_s, "s_per_epoch": fit_s / args.epochs},
         "history": history,
         "files": files,

@@ -10,23 +10,27 @@ from pyrocomp.infer import ConjugatePrecision, TaylorMeanField_ELBO, classificat
 from pyrocomp.infer.fit import prior_callbacks
 from pyrocomp.nn import BayesianNetwork
 from pyrocomp.priors import Prior
-from pyrocomp.pruning import PriorPrecisionThreshold, compress
+from pyrocomp.pruning import LogAlphaThreshold, PriorPrecisionThreshold, compress
+from pyrocomp.pruning import calibrate as calibrate_threshold
 
 
 @dataclass
 class CompressionRun:
     """What :func:`compress_network` returns: the :class:`~pyrocomp.pruning.Compression`, the
-    fitted model and guide, the per-epoch history and timings in seconds."""
+    fitted model and guide, the per-epoch history, timings in seconds and the
+    :class:`~pyrocomp.pruning.Calibration` when the threshold was chosen on held-out data."""
 
     result: object
     model: object
     guide: object
     history: list
     timing: dict = field(default_factory=dict)
+    calibration: object = None
 
 
 def compress_network(net, prior, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_warmup_epochs=0,
-                     finetune_epochs=0, finetune_lr=1e-4, device="cpu", seed=0, progress=True):
+                     finetune_epochs=0, finetune_lr=1e-4, device="cpu", seed=0, progress=True, criterion=None,
+                     calibrate=None, second_moment="taylor"):
     """
     Fit ``prior`` to the pretrained ``net`` on ``data.train`` with SVI, read the pruned network
     off the posterior, fine-tune its surviving weights for ``finetune_epochs`` and set the
@@ -41,8 +45,22 @@ def compress_network(net, prior, data, *, epochs, lr=1e-3, batch_size=100, elbo=
     run during the fit.
 
     :param data: a :class:`~pyrocomp.data.DataSplit`.
+    :param criterion: the :class:`~pyrocomp.pruning.PruningCriterion`; default: the prior's
+        (``taylor_criterion`` after a Taylor fit).
+    :param float calibrate: when given, the criterion's threshold is chosen on ``data.validation``
+        (see :func:`~pyrocomp.data.hold_out`) by :func:`~pyrocomp.pruning.calibrate`: the
+        sparsest of :meth:`~pyrocomp.pruning.PruningCriterion.sweep` whose held-out error is within
+        ``calibrate`` (a fraction) of the unpruned network's. The run's ``calibration`` holds the
+        table.
+    :param str second_moment: for Taylor fits, the ⟨w²⟩ of the closed-form
+        precision updates (:class:`~pyrocomp.infer.ConjugatePrecision`): ``"taylor"`` (paper 001
+        eq. 34) or ``"exact"``.
+    :raises ValueError: for ``calibrate`` without a validation part.
     :rtype: CompressionRun
     """
+    if calibrate is not None and data.validation is None:
+        raise ValueError(f"calibrate={calibrate} needs held-out data, but data set {data.name!r} has no validation "
+                         "part; see pyrocomp.data.hold_out")
     device = torch.device(device)
     pyro.set_rng_seed(seed)
     if elbo is None and isinstance(prior, Prior) and prior.default_elbo is not None:
@@ -53,7 +71,7 @@ def compress_network(net, prior, data, *, epochs, lr=1e-3, batch_size=100, elbo=
     # conjugate precisions in closed form
     guide = AutoCompressionGuide(model, posterior_family=taylor_posterior_family if taylor else posterior_family)
     callbacks = prior_callbacks(model, guide)
-    conjugate = ConjugatePrecision(model, guide) if taylor else None
+    conjugate = ConjugatePrecision(model, guide, second_moment=second_moment) if taylor else None
     if conjugate is not None and conjugate.layers:
         callbacks.append(conjugate)
     if taylor:  # refuse improper priors before any work
@@ -65,14 +83,21 @@ def compress_network(net, prior, data, *, epochs, lr=1e-3, batch_size=100, elbo=
                   callbacks=callbacks)
     fit_s = time.perf_counter() - start
     example = data.train.tensors[0][:256].to(device)
-    criterion = None
-    if taylor:
+    if criterion is None and taylor:
         criterion = prior.taylor_criterion if isinstance(prior, Prior) else PriorPrecisionThreshold(-3.0)
-    result = compress(model, guide, example, criterion=criterion)
+    calibration = None
+    if calibrate is not None:
+        if criterion is None:
+            criterion = prior.criterion if isinstance(prior, Prior) else LogAlphaThreshold()
+        calibration = calibrate_threshold(model, guide, data.validation, example, criterion.sweep(),
+                                          tolerance=calibrate)
+        result = calibration.compression
+    else:
+        result = compress(model, guide, example, criterion=criterion)
     result.report.error_before_finetune = classification_error(result.network, data.test, device)
     if finetune_epochs:
         train(result.network, data.train, epochs=finetune_epochs, lr=finetune_lr, batch_size=batch_size,
               device=device, seed=seed, keep_zeros=True, progress=progress, desc="finetune")
     result.report.error = classification_error(result.network, data.test, device)
     timing = {"fit_s": fit_s, "s_per_epoch": fit_s / epochs, "s_per_epoch_svi_only": sum(h["seconds"] for h in history) / epochs}
-    return CompressionRun(result, model, guide, history, timing)
+    return CompressionRun(result, model, guide, history, timing, calibration)

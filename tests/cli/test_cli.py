@@ -95,6 +95,9 @@ TURBO = ["compress", "--model", "lenet300", "--prior", "turbo", "--dataset", "di
     (MIXTURE + ["--components", "cauchy"], "unknown component 'cauchy'"),
     (MIXTURE + ["--block", "3", "3"], "Block sparsity couples per-weight scales: expected group=None"),
     (MIXTURE + ["--block-variance", "-2"], "Expected block_variance >= 0"),
+    (BASE + ["--calibrate", "-1"], "expected percentage points in [0, 100] but got '-1'"),
+    (BASE + ["--calibrate", "1", "--validation", "1.5"], "expected a fraction in (0, 1) but got '1.5'"),
+    (BASE + ["--second-moment", "mu"], "invalid choice: 'mu'"),
 ])
 def test_bad_arguments_exit_2_with_one_line(argv, message, capsys, tmp_path):
     assert main(argv + (["--out", str(tmp_path)] if argv and argv[0] == "compress" else [])) == 2
@@ -127,3 +130,17 @@ def test_mixture_on_breast_cancer_reports_mixing_weights(tmp_path):
     for layer in weights.values():
         assert set(layer) == {"horseshoe", "laplace", "normal-jeffreys"} and sum(layer.values()) == pytest.approx(1.0)
     assert "posterior mixing weights" in (tmp_path / "report.md").read_text()
+
+
+def test_calibrated_taylor_ard_on_breast_cancer(tmp_path):
+    status = main(["compress", "--model", "lenet300", "--prior", "ard", "--dataset", "breast-cancer", "--elbo", "taylor",
+                   "--second-moment", "exact", "--pretrain-epochs", "5", "--epochs", "3", "--calibrate", "1",
+                   "--validation", "0.2", "--out", str(tmp_path), "--quiet"])
+    assert status == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    cal = report["calibration"]
+    assert cal["validation_size"] == 80  # 20 % of the 398 training examples, rounded up
+    chosen = [row for row in cal["table"] if row["chosen"]]
+    assert len(chosen) == 1 and chosen[0]["criterion"].startswith("PriorPrecisionThreshold")
+    assert chosen[0]["error"] <= cal["reference_error"] + 0.01 + 1e-12
+    assert report["compressed"]["params_nonzero"] == chosen[0]["weights_kept"]
