@@ -125,4 +125,5 @@ def _kl_gamma_gamma(q, p):
     """
     aq, ap = compact(q.concentration), compact(p.concentration)
     shape_terms = (aq - ap) * torch.digamma(aq) - torch.lgamma(aq) + torch.lgamma(ap)
-    return shape_terms + ap * (q.rate.log() - p.rate.log()) + aq * (p.rate / q.rate - 1)
+    ratio = compact(p.rate) / compact(q.rate)  # b_p / b_q: one logarithm per element
+    return shape_terms - ap * ratio.log() + aq * (ratio - 1)

@@ -67,7 +67,8 @@ class ConjugatePrecision:
             shape = precision.concentration.shape
             dims = [d for d, n in enumerate(shape) if n == 1 and weight.loc.shape[d] != 1]
             count = weight.loc.numel() // precision.concentration.numel()
-            sum_sq = weight.loc.pow(2).sum(dims, keepdim=True) if dims else weight.loc.pow(2)
+            sq = weight.loc * weight.loc
+            sum_sq = sq.sum(dims, keepdim=True) if dims else sq
             concentration = compact(a) + 0.5 * count
             # a broadcast constant stays stride 0, so its KL terms are computed once
             precision.concentration = concentration.expand(shape)

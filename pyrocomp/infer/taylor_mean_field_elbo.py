@@ -11,7 +11,7 @@ from pyro.poutine.util import prune_subsample_sites, site_is_subsample
 from pyro.util import warn_if_nan
 from torch.distributions import kl_divergence
 
-from pyrocomp.distributions import LogUniform
+from pyrocomp.distributions import LogUniform, compact
 from pyrocomp.guides.posteriors import unwrap_independent
 
 #: priors whose KL against a Gaussian has no optimum in the variance when the likelihood is
@@ -57,13 +57,15 @@ def _kl_normal_fixed_scales(q, p):
         return None
     if bq.scale.requires_grad or bp.loc.requires_grad or bp.scale.requires_grad:
         return None
+    dims = tuple(range(-(q.event_dim - bq.event_dim), 0))
+    total = (lambda t: t.sum(dims)) if dims else (lambda t: t)
     with torch.no_grad():
-        inv_var = bp.scale.pow(-2)
-        ratio = bq.scale.pow(2) * inv_var
-        constant = 0.5 * (ratio - 1 - ratio.log())
-    kl = constant + 0.5 * (bq.loc - bp.loc).pow(2) * inv_var
-    dims = q.event_dim - bq.event_dim
-    return kl.sum(tuple(range(-dims, 0))) if dims else kl
+        inv_var = (bp.scale * bp.scale).reciprocal_()
+        ratio = bq.scale * bq.scale * inv_var
+        constant = total(ratio - 1 - ratio.log())
+    loc = compact(bp.loc)
+    diff = bq.loc if loc.numel() == 1 and not bool(loc.ne(0).any()) else bq.loc - bp.loc
+    return 0.5 * (constant + total(diff * diff * inv_var))
 
 
 class TaylorMeanField_ELBO(Trace_ELBO):

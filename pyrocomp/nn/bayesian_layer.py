@@ -83,18 +83,29 @@ class BayesianLayer(PyroModule):
         return torch.tensor(float(value), device=self.weight_init.device, dtype=self.weight_init.dtype).expand(
             tuple(shape))
 
-    def pretrained_rms(self, shape):
+    def pretrained_rms(self, shape, power=1):
         """
         Root mean square of the pretrained weights over each group of ``shape`` (the whole layer
-        when ``shape`` is the weight's own): a scale to start a prior's scale posterior at
-        (``infer={"init": ...}``), floored at 1e-6.
+        when ``shape`` is the weight's own), floored at 1e-6 and raised to ``power``: a scale
+        (``power=1``) or precision (``power=-2``) to start a prior's posterior at
+        (``infer={"init": ...}``). Computed once per shape, power, device and dtype (priors ask
+        for it at every model call).
         """
         shape = tuple(shape)
-        w2 = self.weight_init.pow(2)
-        if shape == tuple(self.weight_shape):
-            return w2.mean().sqrt().clamp_min(1e-6).expand(shape)
-        dims = [d for d, n in enumerate(shape) if n == 1]
-        return w2.mean(dims, keepdim=True).sqrt().clamp_min(1e-6)
+        w = self.weight_init
+        key = (shape, power, w.device, w.dtype, w._version)
+        cache = self.__dict__.setdefault("_rms_cache", {})
+        if key not in cache:
+            w2 = w * w
+            if shape == tuple(self.weight_shape):
+                value = w2.mean().sqrt().clamp_min(1e-6).pow(power).expand(shape)
+            else:
+                dims = [d for d, n in enumerate(shape) if n == 1]
+                value = w2.mean(dims, keepdim=True).sqrt().clamp_min(1e-6).pow(power)
+            for stale in [k for k in cache if k[2:] != key[2:]]:  # another device, dtype or version
+                del cache[stale]
+            cache[key] = value
+        return cache[key]
 
     def group_shape(self, group):
         """

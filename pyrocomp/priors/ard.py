@@ -1,8 +1,7 @@
 import pyro
 import pyro.distributions as dist
-import torch
 
-from .prior import Prior, positive, register_prior
+from .prior import Prior, centred_normal, positive, register_prior
 
 
 @register_prior("ard")
@@ -40,10 +39,10 @@ class AutomaticRelevanceDetermination(Prior):
         rho = pyro.sample(
             f"{name}.precision",
             dist.Gamma(layer.full(shape, self.a), layer.full(shape, self.b)).to_event(len(shape)),
-            infer={"init": layer.pretrained_rms(shape).pow(-2)},
+            infer={"init": layer.pretrained_rms(shape, -2)},
         )
         scale = rho.rsqrt().expand(layer.weight_shape)
-        return pyro.sample(f"{name}.weight", dist.Normal(torch.zeros_like(scale), scale).to_event(scale.dim()))
+        return pyro.sample(f"{name}.weight", centred_normal(scale).to_event(scale.dim()))
 
     @property
     def criterion(self):

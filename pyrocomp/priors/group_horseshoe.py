@@ -1,9 +1,8 @@
 import pyro
 import pyro.distributions as dist
-import torch
 
 from .group_normal_jeffreys import _check_group
-from .prior import Prior, positive, register_prior
+from .prior import Prior, centred_normal, positive, register_prior
 
 
 def _half_cauchy_squared(name, shape, layer, init):
@@ -51,7 +50,7 @@ class GroupHorseshoe(Prior):
                                     layer.full((1,) * len(layer.weight_shape), 1.0))
         lam2 = _half_cauchy_squared(f"{name}.scale", gshape, layer, rms / self.tau0)
         scale = (self.tau0 * (tau2 * lam2).sqrt()).expand(layer.weight_shape)
-        return pyro.sample(f"{name}.weight", dist.Normal(torch.zeros_like(scale), scale).to_event(scale.dim()))
+        return pyro.sample(f"{name}.weight", centred_normal(scale).to_event(scale.dim()))
 
     @property
     def criterion(self):

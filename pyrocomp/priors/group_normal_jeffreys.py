@@ -1,10 +1,8 @@
 import pyro
-import pyro.distributions as dist
-import torch
 
 from pyrocomp.distributions import LogUniform
 
-from .prior import Prior, register_prior
+from .prior import Prior, centred_normal, register_prior
 
 
 def _check_group(group):
@@ -41,7 +39,7 @@ class GroupNormalJeffreys(Prior):
             infer={"init": 1.0},
         )
         scale = z.abs().expand(layer.weight_shape)
-        return pyro.sample(f"{name}.weight", dist.Normal(torch.zeros_like(scale), scale).to_event(scale.dim()))
+        return pyro.sample(f"{name}.weight", centred_normal(scale).to_event(scale.dim()))
 
     @property
     def criterion(self):

@@ -1,10 +1,8 @@
 import pyro
-import pyro.distributions as dist
-import torch
 
 from pyrocomp.distributions import LogUniform
 
-from .prior import Prior, register_prior
+from .prior import Prior, centred_normal, register_prior
 
 
 @register_prior("io-nj")
@@ -31,7 +29,7 @@ class InputOutputNormalJeffreys(Prior):
         z = pyro.sample(f"{name}.scale_in", LogUniform(shape_in, device=device).to_event(len(shape_in)), infer={"init": 1.0})
         s = pyro.sample(f"{name}.scale_out", LogUniform(shape_out, device=device).to_event(len(shape_out)), infer={"init": 1.0})
         scale = (z.abs() * s.abs()).expand(layer.weight_shape)
-        return pyro.sample(f"{name}.weight", dist.Normal(torch.zeros_like(scale), scale).to_event(scale.dim()))
+        return pyro.sample(f"{name}.weight", centred_normal(scale).to_event(scale.dim()))
 
     @property
     def criterion(self):

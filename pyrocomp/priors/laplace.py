@@ -1,8 +1,7 @@
 import pyro
 import pyro.distributions as dist
-import torch
 
-from .prior import Prior, positive, register_prior
+from .prior import Prior, centred_normal, positive, register_prior
 
 
 @register_prior("laplace")
@@ -31,10 +30,10 @@ class LaplacePrior(Prior):
         shape = layer.weight_shape
         psi = pyro.sample(
             f"{name}.variance", dist.Exponential(layer.full(shape, self.rate**2 / 2)).to_event(len(shape)),
-            infer={"init": layer.pretrained_rms(shape).pow(2)},
+            infer={"init": layer.pretrained_rms(shape, 2)},
         )
         scale = psi.sqrt()
-        return pyro.sample(f"{name}.weight", dist.Normal(torch.zeros_like(scale), scale).to_event(len(shape)))
+        return pyro.sample(f"{name}.weight", centred_normal(scale).to_event(len(shape)))
 
     @property
     def criterion(self):

@@ -10,7 +10,7 @@ from torch.distributions.transforms import PowerTransform
 from pyrocomp.distributions import Rayleigh, ScaleMixture
 from pyrocomp.mrf.layout import from_grid, to_grid
 
-from .prior import Prior, positive, register_prior
+from .prior import Prior, centred_normal, positive, register_prior
 
 #: scale-mixture components: name -> ``f(unit) -> distribution of the scale z``, ``unit`` the
 #: layer's pretrained RMS weight; extend with :func:`register_component`.
@@ -148,7 +148,7 @@ class MixturePrior(Prior):
         z = pyro.sample(f"{name}.scale", ScaleMixture(pi.expand(shape + pi.shape[-1:]), components).to_event(len(shape)),
                         infer={"init": init})
         scale = z.expand(layer.weight_shape) if self.block is None else self._coupled(z, layer)
-        weight = pyro.sample(f"{name}.weight", dist.Normal(torch.zeros_like(scale), scale).to_event(scale.dim()))
+        weight = pyro.sample(f"{name}.weight", centred_normal(scale).to_event(scale.dim()))
         if self.block is not None and self.block_variance > 0:
             pyro.factor(f"{name}.block_variance", -self.block_variance * self._block_entropy(weight, layer))
         return weight

@@ -1,5 +1,13 @@
 from abc import ABC, abstractmethod
 
+import pyro.distributions as dist
+
+
+def centred_normal(scale):
+    """:math:`\mathcal{N}(0, \text{scale}^2)` with its zero mean as a broadcast scalar, which
+    closed-form KL terms recognise and skip."""
+    return dist.Normal(scale.new_zeros(()).expand(scale.shape), scale)
+
 
 def positive(name, value):
     """Return ``value`` as a float after checking it is a finite positive number."""
@@ -31,7 +39,7 @@ class Prior(ABC):
                                         dist.Gamma(layer.full(shape, 1.5), layer.full(shape, 1.5 * 0.01)).to_event(len(shape)))
                 scale = precision.rsqrt().expand(layer.weight_shape)
                 return pyro.sample(f"{name}.weight",
-                                   dist.Normal(torch.zeros_like(scale), scale).to_event(len(layer.weight_shape)))
+                                   centred_normal(scale).to_event(len(layer.weight_shape)))
 
     :attr criterion: the default :class:`~pyrocomp.pruning.PruningCriterion` for this prior.
     """

@@ -5,7 +5,7 @@ import torch
 from pyrocomp.distributions import SpikeSlabGamma
 from pyrocomp.mrf import IsingSupport, SupportPrior
 
-from .prior import Prior, positive, register_prior
+from .prior import Prior, centred_normal, positive, register_prior
 
 
 @register_prior("turbo")
@@ -92,10 +92,10 @@ class TurboPrior(Prior):
         rho = pyro.sample(
             f"{name}.precision",
             SpikeSlabGamma(s, layer.full(shape, a), b.expand(shape), layer.full(shape, a_bar), b_bar.expand(shape)).to_event(event),
-            infer={"init": layer.pretrained_rms(shape).pow(-2)},
+            infer={"init": layer.pretrained_rms(shape, -2)},
         )
         scale = rho.rsqrt()
-        return pyro.sample(f"{name}.weight", dist.Normal(torch.zeros_like(scale), scale).to_event(event))
+        return pyro.sample(f"{name}.weight", centred_normal(scale).to_event(event))
 
     def fit_callbacks(self, model, guide):
         from pyrocomp.infer.turbo_vbi import TurboVBI
