@@ -26,6 +26,12 @@ class Calibration:
     reference_error: float
     table: List[dict] = field(default_factory=list)
 
+    @property
+    def at_edge(self):
+        """Whether the chosen candidate is the first or last one tried: the best threshold may lie
+        beyond the grid."""
+        return len(self.table) > 1 and (self.table[0]["chosen"] or self.table[-1]["chosen"])
+
 
 class _KeepAll(PruningCriterion):
     def keep(self, posterior):

@@ -44,7 +44,7 @@ class LogAlphaThreshold(PruningCriterion):
     below ``threshold`` (3 for sparse variational dropout, Molchanov et al. 2017).
     """
 
-    grid = tuple(x / 2 for x in range(-6, 9))  # log alpha from -3 to 4
+    grid = tuple(x / 2 for x in range(-16, 9))  # log alpha from -8 to 4
 
     def __init__(self, threshold=3.0):
         self.threshold = float(threshold)

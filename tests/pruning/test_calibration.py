@@ -45,8 +45,11 @@ def test_calibration_picks_the_sparsest_admissible_threshold(tolerance):
     admissible = [kept for kept, err in table if err <= tolerance]
     assert cal.compression.report.weights_kept == min(admissible)
     assert sum(row["chosen"] for row in cal.table) == 1
-    if tolerance == 1.0:  # anything goes: the sparsest candidate
+    if tolerance == 1.0:  # anything goes: the sparsest candidate, the grid's first
         assert cal.compression.report.weights_kept == min(kept for kept, _ in table)
+        assert cal.table[0]["chosen"]
+    index = [row["chosen"] for row in cal.table].index(True)
+    assert cal.at_edge == (index in (0, len(candidates) - 1))
     # the grid really trades error for sparsity on this posterior, so the test can fail
     assert table[0][0] < table[-1][0] and table[0][1] > 0.05
 
