@@ -45,7 +45,7 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--kl-warmup-epochs", type=int, default=0)
     p.add_argument("--finetune-epochs", type=int, default=10, help="fine-tuning of each pruned network")
-    p.add_argument("--ard-a", type=float, default=0.2, help="ARD Gamma shape")
+    p.add_argument("--ard-a", type=float, default=0.01, help="ARD Gamma shape")
     p.add_argument("--ard-b", type=float, default=1e-4, help="ARD Gamma rate")
     p.add_argument("--second-moment", default="exact", choices=["taylor", "exact"],
                    help="<w^2> of the Taylor fit's closed-form precision update")
