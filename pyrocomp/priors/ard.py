@@ -1,3 +1,5 @@
+import math
+
 import pyro
 import pyro.distributions as dist
 
@@ -17,8 +19,11 @@ class AutomaticRelevanceDetermination(Prior):
     the inverse mean square of the pretrained weights (of the layer, or of each group).
 
     Under :class:`~pyrocomp.infer.TaylorMeanField_ELBO` the posterior variance follows the prior,
-    and a relevant weight settles at :math:`\mu^2 E[\rho] \approx 2a`: use :math:`a \approx 0.5`
-    there, so that the default precision threshold (:math:`e^{-3}`) separates it from pruned ones.
+    and with the closed-form updates of :class:`~pyrocomp.infer.ConjugatePrecision` a relevant weight
+    settles at :math:`\mu^2 E[\rho] \approx 2a + 1` (first-order second moment) or :math:`2a`
+    (exact second moment, where :math:`a` also sets the strength of the sparsity penalty
+    :math:`a \ln(b + \mu^2/2)`). Choose the pruning threshold below that level, or on held-out
+    data with :func:`~pyrocomp.pruning.calibrate`.
 
     :param float a: Gamma shape.
     :param float b: Gamma rate.
@@ -49,3 +54,11 @@ class AutomaticRelevanceDetermination(Prior):
         from pyrocomp.pruning.criteria import LogAlphaThreshold
 
         return LogAlphaThreshold(self.threshold)
+
+    @property
+    def taylor_criterion(self):
+        """After a Taylor fit: keep a weight when :math:`\ln(\mu^2 E[\rho])` is above
+        :math:`\ln(2a) - 3`, three nats below the level where relevant weights settle."""
+        from pyrocomp.pruning.criteria import PriorPrecisionThreshold
+
+        return PriorPrecisionThreshold(math.log(2 * self.a) - 3.0)

@@ -105,3 +105,26 @@ def test_bad_second_moment_is_a_value_error():
     model, guide = setup()
     with pytest.raises(ValueError, match="'second'"):
         ConjugatePrecision(model, guide, second_moment="second")
+
+
+def test_ard_taylor_criterion_sits_three_nats_below_relevant_weights():
+    import math
+
+    from pyrocomp.pruning import summarize
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 4))
+    model = BayesianNetwork(net, AutomaticRelevanceDetermination(a=0.01, b=1e-6), dataset_size=50)
+    guide = AutoCompressionGuide(model, posterior_family=taylor_posterior_family)
+    w = guide.posteriors["0/weight"]
+    with torch.no_grad():
+        w.loc.copy_(torch.randn(4, 6).sign() * torch.rand(4, 6).add(0.5))
+        w.loc[:, :2] = 1e-5  # irrelevant
+    ConjugatePrecision(model, guide, second_moment="exact").update()
+    criterion = AutomaticRelevanceDetermination(a=0.01).taylor_criterion
+    assert criterion.threshold == pytest.approx(math.log(0.02) - 3)
+    post = summarize(model, guide, num_samples=20000)["0"]  # E[rho] by Monte Carlo, shape a + 1/2
+    score = (post.weight_mean.pow(2) * post.prior_precision).log()
+    assert torch.allclose(score[:, 2:], torch.full((4, 4), math.log(0.02)), atol=0.1)  # relevant: ln 2a
+    keep = criterion.keep(post)
+    assert keep[:, 2:].all() and not keep[:, :2].any()
