@@ -57,8 +57,8 @@ def hold_out(data, size, seed=0):
         raise ValueError(f"Expected size to be a fraction in (0, 1) or a count in [1, {n}) but got {size!r}")
     x, y = data.train.tensors
     index = np.arange(n)
-    keep, held = train_test_split(index, test_size=size, random_state=seed, shuffle=True, stratify=y.numpy())
-    keep, held = torch.as_tensor(keep), torch.as_tensor(held)
+    keep, held = train_test_split(index, test_size=size, random_state=seed, shuffle=True, stratify=y.cpu().numpy())
+    keep, held = torch.as_tensor(keep, device=x.device), torch.as_tensor(held, device=x.device)
     return replace(data, train=TensorDataset(x[keep], y[keep]), validation=TensorDataset(x[held], y[held]))
 
 
