@@ -153,6 +153,8 @@ def build_parser():
     m.add_argument("--block-variance", type=float, default=0.0, help="weight of the block-variance term")
     m.add_argument("--concentration", type=_positive_float, default=1.0, help="initial Dirichlet concentration")
     m.add_argument("--fixed-concentration", action="store_true", help="do not learn the Dirichlet concentration")
+    m.add_argument("--tau0", type=float, default=None,
+                   help="scale of a global half-Cauchy scale per layer, in units of its pretrained RMS (default: none)")
     return parser
 
 
@@ -161,7 +163,7 @@ def _mixture_prior(args):
     return MixturePrior(args.components, group=None if args.group == "none" else args.group,
                         concentration=args.concentration, learn_concentration=not args.fixed_concentration,
                         block=tuple(args.block) if args.block else None, coupling=args.coupling,
-                        block_variance=args.block_variance, **kwargs)
+                        block_variance=args.block_variance, tau0=args.tau0, **kwargs)
 
 
 def _turbo_prior(args):

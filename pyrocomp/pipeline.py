@@ -49,9 +49,9 @@ def compress_network(net, prior, data, *, epochs, lr=1e-3, batch_size=100, elbo=
         (``taylor_criterion`` after a Taylor fit).
     :param float calibrate: when given, the criterion's threshold is chosen on ``data.validation``
         (see :func:`~pyrocomp.data.hold_out`) by :func:`~pyrocomp.pruning.calibrate`: the
-        sparsest of :meth:`~pyrocomp.pruning.PruningCriterion.sweep` whose held-out error is within
-        ``calibrate`` (a fraction) of the unpruned network's. The run's ``calibration`` holds the
-        table.
+        sparsest of :meth:`~pyrocomp.pruning.PruningCriterion.sweep` whose held-out error, after the
+        ``finetune_epochs`` of fine-tuning, is within ``calibrate`` (a fraction) of the unpruned
+        network's. The run's ``calibration`` holds the table.
     :param str second_moment: for Taylor fits, the ⟨w²⟩ of the closed-form
         precision updates (:class:`~pyrocomp.infer.ConjugatePrecision`): ``"taylor"`` (paper 001
         eq. 34) or ``"exact"``.
@@ -83,6 +83,11 @@ def compress_network(net, prior, data, *, epochs, lr=1e-3, batch_size=100, elbo=
                   callbacks=callbacks)
     fit_s = time.perf_counter() - start
     example = data.train.tensors[0][:256].to(device)
+
+    def finetune(network, progress=False):
+        train(network, data.train, epochs=finetune_epochs, lr=finetune_lr, batch_size=batch_size, device=device,
+              seed=seed, keep_zeros=True, progress=progress, desc="finetune")
+
     if criterion is None and taylor:
         criterion = prior.taylor_criterion if isinstance(prior, Prior) else PriorPrecisionThreshold(-3.0)
     calibration = None
@@ -90,14 +95,13 @@ def compress_network(net, prior, data, *, epochs, lr=1e-3, batch_size=100, elbo=
         if criterion is None:
             criterion = prior.criterion if isinstance(prior, Prior) else LogAlphaThreshold()
         calibration = calibrate_threshold(model, guide, data.validation, example, criterion.sweep(),
-                                          tolerance=calibrate)
+                                          tolerance=calibrate, finetune=finetune if finetune_epochs else None)
         result = calibration.compression
     else:
         result = compress(model, guide, example, criterion=criterion)
     result.report.error_before_finetune = classification_error(result.network, data.test, device)
     if finetune_epochs:
-        train(result.network, data.train, epochs=finetune_epochs, lr=finetune_lr, batch_size=batch_size,
-              device=device, seed=seed, keep_zeros=True, progress=progress, desc="finetune")
+        finetune(result.network, progress=progress)
     result.report.error = classification_error(result.network, data.test, device)
     timing = {"fit_s": fit_s, "s_per_epoch": fit_s / epochs, "s_per_epoch_svi_only": sum(h["seconds"] for h in history) / epochs}
     return CompressionRun(result, model, guide, history, timing, calibration)

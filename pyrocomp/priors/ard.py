@@ -57,7 +57,7 @@ class AutomaticRelevanceDetermination(Prior):
 
     @property
     def taylor_criterion(self):
-        """After a Taylor fit: keep a weight when :math:`\ln(\mu^2 E[\rho])` is above
+        r"""After a Taylor fit: keep a weight when :math:`\ln(\mu^2 E[\rho])` is above
         :math:`\ln(2a) - 3`, three nats below the level where relevant weights settle."""
         from pyrocomp.pruning.criteria import PriorPrecisionThreshold
 

@@ -98,11 +98,18 @@ class MixturePrior(Prior):
     :param block: ``None`` or ``(h, w)``.
     :param float coupling: :math:`\beta` of the block coupling.
     :param float block_variance: :math:`\gamma` (0: off).
+    **Global scale**: with ``tau0`` set, every weight's scale is :math:`\tau z_g`, with one
+    :math:`\tau \sim \mathrm{C}^+(0, \tau_0)` per layer (site ``{name}.global_scale``, in units of
+    the layer's pretrained RMS) and the components in units of :math:`\tau` — the global-local form of
+    Bayesian Compression's group horseshoe (Louizos et al. 2017, §3.2), which lets the data shrink a
+    whole layer's groups together.
+
+    :param float tau0: scale of the global half-Cauchy (``None``: no global scale).
     :param float threshold: log dropout-rate threshold of the marginal weight posterior.
     """
 
     def __init__(self, components=("horseshoe", "laplace", "normal-jeffreys"), group="in", concentration=1.0,
-                 learn_concentration=True, block=None, coupling=0.3, block_variance=0.0, threshold=3.0):
+                 learn_concentration=True, block=None, coupling=0.3, block_variance=0.0, threshold=3.0, tau0=None):
         components = tuple(components)
         unknown = [c for c in components if c not in COMPONENTS]
         if not components or unknown:
@@ -123,6 +130,7 @@ class MixturePrior(Prior):
             raise ValueError(f"Expected block_variance >= 0 but got {block_variance}")
         self.block_variance = float(block_variance)
         self.threshold = float(threshold)
+        self.tau0 = None if tau0 is None else positive("tau0", tau0)
 
     def setup(self, name, layer):
         log_alpha = torch.full((len(self.components),), float(self.concentration), dtype=layer.weight_init.dtype).log()
@@ -143,10 +151,18 @@ class MixturePrior(Prior):
         alpha = layer.mixture_log_concentration.exp()
         pi = pyro.sample(f"{name}.mixing_weights", dist.Dirichlet(alpha))
         unit = layer.pretrained_rms(layer.weight_shape).reshape(-1)[0].detach()
-        components = [COMPONENTS[c](unit.expand(shape)) for c in self.components]
         init = layer.pretrained_rms(shape).expand(shape)
+        tau = None
+        if self.tau0 is not None:
+            ones = (1,) * len(shape)
+            tau = pyro.sample(f"{name}.global_scale", dist.HalfCauchy(layer.full(ones, self.tau0 * float(unit))).to_event(len(ones)),
+                              infer={"init": unit.expand(ones)})
+            init, unit = init / unit, torch.ones_like(unit)  # local scales in units of tau
+        components = [COMPONENTS[c](unit.expand(shape)) for c in self.components]
         z = pyro.sample(f"{name}.scale", ScaleMixture(pi.expand(shape + pi.shape[-1:]), components).to_event(len(shape)),
                         infer={"init": init})
+        if tau is not None:
+            z = tau * z
         scale = z.expand(layer.weight_shape) if self.block is None else self._coupled(z, layer)
         weight = pyro.sample(f"{name}.weight", centred_normal(scale).to_event(scale.dim()))
         if self.block is not None and self.block_variance > 0:

@@ -4,7 +4,7 @@ import pyro.distributions as dist
 
 
 def centred_normal(scale):
-    """:math:`\mathcal{N}(0, \text{scale}^2)` with its zero mean as a broadcast scalar, which
+    r""":math:`\mathcal{N}(0, \text{scale}^2)` with its zero mean as a broadcast scalar, which
     closed-form KL terms recognise and skip."""
     return dist.Normal(scale.new_zeros(()).expand(scale.shape), scale)
 

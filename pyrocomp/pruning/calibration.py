@@ -1,4 +1,5 @@
 """Choosing a pruning threshold on held-out data."""
+import copy
 from dataclasses import dataclass, field
 from typing import List
 
@@ -40,7 +41,7 @@ class _KeepAll(PruningCriterion):
 
 @torch.no_grad()
 def calibrate(model, guide, validation, example_input, candidates, tolerance=0.005, reference_error=None,
-              num_samples=256, seed=0):
+              finetune=None, num_samples=256, seed=0):
     r"""
     Among ``candidates`` (pruning criteria, usually one criterion at a grid of thresholds, see
     :meth:`~pyrocomp.pruning.PruningCriterion.with_threshold`), choose the one that keeps the fewest
@@ -50,7 +51,9 @@ def calibrate(model, guide, validation, example_input, candidates, tolerance=0.0
     .. math:: c^* = \arg\min_c |w \neq 0|_c \quad \text{s.t.} \quad \text{err}_c \le \text{err}_\text{ref} + \text{tolerance}.
 
     The posterior is summarised once; each candidate costs one pruning and one pass over
-    ``validation``. Held-out data keep the test set out of the choice.
+    ``validation``. Held-out data keep the test set out of the choice. When the pruned network
+    will be fine-tuned, pass the fine-tuning as ``finetune``: candidates (and the reference) are
+    then judged after it, on a copy — what fine-tuning recovers differs between thresholds.
 
     :param model: the fitted :class:`~pyrocomp.nn.BayesianNetwork`.
     :param guide: its :class:`~pyrocomp.guides.AutoCompressionGuide`.
@@ -59,7 +62,10 @@ def calibrate(model, guide, validation, example_input, candidates, tolerance=0.0
     :param candidates: an iterable of :class:`~pyrocomp.pruning.PruningCriterion`.
     :param float tolerance: allowed rise of the held-out error, as a fraction (0.005 = 0.5 points).
     :param float reference_error: default: the held-out error of the unpruned posterior-mean
-        network.
+        network (after ``finetune``).
+    :param finetune: ``None`` or a callable ``finetune(network)`` training a pruned network in
+        place (e.g. :func:`~pyrocomp.infer.train` with ``keep_zeros=True``); the returned
+        compression is not fine-tuned.
     :raises ValueError: when ``candidates`` is empty or ``tolerance`` negative.
     :rtype: Calibration
     """
@@ -77,7 +83,12 @@ def calibrate(model, guide, validation, example_input, candidates, tolerance=0.0
 
     def evaluate(criterion):
         result = compress(model, guide, example_input, criterion=criterion, posteriors=posteriors)
-        return result, classification_error(result.network, validation, device)
+        network = result.network
+        if finetune is not None:
+            network = copy.deepcopy(network)
+            with torch.enable_grad():
+                finetune(network)
+        return result, classification_error(network, validation, device)
 
     if reference_error is None:
         reference_error = evaluate(_KeepAll())[1]

@@ -95,6 +95,7 @@ TURBO = ["compress", "--model", "lenet300", "--prior", "turbo", "--dataset", "di
     (MIXTURE + ["--components", "cauchy"], "unknown component 'cauchy'"),
     (MIXTURE + ["--block", "3", "3"], "Block sparsity couples per-weight scales: expected group=None"),
     (MIXTURE + ["--block-variance", "-2"], "Expected block_variance >= 0"),
+    (MIXTURE + ["--tau0", "-1"], "Expected tau0 > 0 but got -1.0"),
     (BASE + ["--calibrate", "-1"], "expected percentage points in [0, 100] but got '-1'"),
     (BASE + ["--calibrate", "1", "--validation", "1.5"], "expected a fraction in (0, 1) but got '1.5'"),
     (BASE + ["--second-moment", "mu"], "invalid choice: 'mu'"),
@@ -122,7 +123,8 @@ def test_turbo_end_to_end_on_mnist5k(tmp_path):
 
 def test_mixture_on_breast_cancer_reports_mixing_weights(tmp_path):
     status = main(["compress", "--model", "lenet300", "--prior", "mixture", "--dataset", "breast-cancer",
-                   "--pretrain-epochs", "2", "--epochs", "2", "--group", "out", "--out", str(tmp_path), "--quiet"])
+                   "--pretrain-epochs", "2", "--epochs", "2", "--group", "out", "--tau0", "0.1", "--out", str(tmp_path),
+                   "--quiet"])
     assert status == 0
     report = json.loads((tmp_path / "report.json").read_text())
     weights = report["mixing_weights"]
@@ -135,6 +137,7 @@ def test_mixture_on_breast_cancer_reports_mixing_weights(tmp_path):
 def test_calibrated_taylor_ard_on_breast_cancer(tmp_path):
     status = main(["compress", "--model", "lenet300", "--prior", "ard", "--dataset", "breast-cancer", "--elbo", "taylor",
                    "--second-moment", "exact", "--pretrain-epochs", "5", "--epochs", "3", "--calibrate", "1",
+                   "--finetune-epochs", "2",
                    "--validation", "0.2", "--out", str(tmp_path), "--quiet"])
     assert status == 0
     report = json.loads((tmp_path / "report.json").read_text())

@@ -162,7 +162,26 @@ def test_block_prior_recovers_block_support_better_than_ungrouped():
     (dict(group=None, block=(0, 2)), "block"),
     (dict(concentration=0.0), "concentration"),
     (dict(block_variance=-1.0), "block_variance"),
+    (dict(tau0=0.0), "tau0"),
 ])
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         MixturePrior(**kwargs)
+
+
+def test_global_scale_multiplies_the_local_scales():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 4))
+    model = BayesianNetwork(net, MixturePrior(group="in", tau0=0.1))
+    rms = float(net[0].weight.detach().pow(2).mean().sqrt())
+    trace = pyro.poutine.trace(model.sample_latents).get_trace()
+    tau, z = trace.nodes["0.global_scale"], trace.nodes["0.scale"]
+    base = tau["fn"].base_dist
+    assert torch.allclose(base.scale, torch.tensor(0.1 * rms))  # tau ~ C+(0, tau0 * RMS)
+    # local components in units of tau: the horseshoe component is C+(0, 1)
+    assert torch.allclose(z["fn"].base_dist.components[0].scale, torch.ones(1, 6))
+    weight = trace.nodes["0.weight"]["fn"].base_dist
+    assert torch.allclose(weight.scale, (tau["value"] * z["value"]).expand(4, 6))
+    # the guide starts tau at the layer's RMS (the median of its log-normal)
+    guide = AutoCompressionGuide(model)
+    assert torch.allclose(guide.posteriors["0/global_scale"].loc.exp(), torch.tensor(rms), rtol=1e-5)

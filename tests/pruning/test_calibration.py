@@ -77,3 +77,22 @@ def test_with_threshold_and_bad_arguments():
         calibrate(bnn, guide, data, data[0][:8], [LogAlphaThreshold()], tolerance=-0.1)
     with pytest.raises(TypeError, match="PruningCriterion"):
         calibrate(bnn, guide, data, data[0][:8], [3.0])
+
+
+def test_calibration_judges_candidates_after_finetuning():
+    bnn, guide, data = _teacher_posterior()
+    candidates = LogAlphaThreshold().sweep()
+    calls = []
+
+    def finetune(network):  # an oracle "fine-tuning": restore the teacher's labels exactly
+        assert torch.is_grad_enabled()  # real fine-tuning trains
+        calls.append(network)
+        teacher = bnn.to_plain({p: s.weight_mean for p, s in summarize(bnn, guide, num_samples=2).items()})
+        network.forward = teacher.forward
+
+    cal = calibrate(bnn, guide, data, data[0][:32], candidates, tolerance=0.0, finetune=finetune, num_samples=2)
+    assert len(calls) == len(candidates) + 1  # every candidate and the reference, on copies
+    assert all(row["error"] == 0.0 for row in cal.table)
+    assert cal.table[0]["chosen"]  # everything recovers: the sparsest candidate wins
+    # the returned network is the pruned one, not the fine-tuned copy
+    assert cal.compression.network is not calls[1] and classification_error(cal.compression.network, data) > 0
