@@ -27,7 +27,10 @@ class PruningCriterion(ABC):
 
     def with_threshold(self, threshold):
         """
-        A copy of this criterion at another ``threshold`` (for :func:`~pyrocomp.pruning.calibrate`).
+        A copy of this criterion at another ``threshold`` (for :func:`~pyrocomp.pruning.calibrate`),
+        built by calling the constructor again with the instance's attributes as keyword arguments,
+        so that its checks run: a criterion of your own gets it by storing its arguments under
+        their own names, one of them ``threshold``.
 
         :raises TypeError: when the criterion has no threshold.
         """
