@@ -78,10 +78,10 @@ def run_model(name, data, args):
     rows[0]["architecture"] = r.architecture_dense
     mixture = next(row for row in rows if row["method"] == "mixture")
     singles = [row for row in rows if row["method"] in COMPONENTS and abs(row["error"] - mixture["error"]) <= 0.3 + 1e-9]
-    best = max((row["cr_prune"] for row in singles), default=0.0)
+    best = max((row["cr_prune"] for row in singles), default=None)  # None: no single component at equal error
     hs = next(row for row in rows if row["method"] == "group-hs")
     middle = lambda row: sum(int(n) for n in row["architecture"].split("-")[1:-1])  # noqa: E731
-    mixture["target_met"] = bool(mixture["cr_prune"] >= best and middle(mixture) < middle(hs))
+    mixture["target_met"] = bool(best is not None and mixture["cr_prune"] >= best and middle(mixture) < middle(hs))
     return rows
 
 
