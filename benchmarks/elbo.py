@@ -86,9 +86,8 @@ def main(argv=None):
                          cr_prune=r.cr_prune, cr_bits=r.cr_bits, architecture=r.architecture,
                          flops_reduction_percent=r.flops_reduction_percent, epochs=args.epochs,
                          second_moment=args.second_moment if method == "taylor" else None,
-                         criterion=repr(run.calibration.criterion) if run.calibration else None,
-                         validation_error=next((100 * row["error"] for row in run.calibration.table if row["chosen"]),
-                                               None) if run.calibration else None,
+                         criterion=run.calibration and run.calibration.chosen["criterion"],
+                         validation_error=run.calibration and 100 * run.calibration.chosen["error"],
                          wall_s=time.perf_counter() - start))
     trace, taylor = rows[1], rows[2]
     for row in rows:

@@ -66,7 +66,7 @@ def run_model(name, data, args):
                                finetune_lr=args.finetune_lr, device=args.device, seed=args.seed,
                                calibrate=args.calibrate / 100 if args.calibrate >= 0 else None)
         r = run.result.report
-        chosen = next((row for row in run.calibration.table if row["chosen"]), None) if run.calibration else None
+        chosen = run.calibration and run.calibration.chosen
         rows.append(dict(method=method, model=name, dataset="mnist5k", error=100 * r.error,
                          error_before_finetune=100 * r.error_before_finetune, wr_percent=r.wr_percent,
                          architecture=r.architecture, cr_prune=r.cr_prune, cr_bits=r.cr_bits,

@@ -54,16 +54,6 @@ def _non_negative_int(text):
     return value
 
 
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number but got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number but got {value}")
-    return value
-
-
 def _float_where(accept, expected):
     def parse(text):
         try:
@@ -77,6 +67,7 @@ def _float_where(accept, expected):
     return parse
 
 
+_positive_float = _float_where(lambda v: v > 0, "a positive number")
 _percentage_points = _float_where(lambda v: 0 <= v <= 100, "percentage points in [0, 100]")
 _fraction = _float_where(lambda v: 0 < v < 1, "a fraction in (0, 1)")
 

@@ -91,6 +91,12 @@ class MixturePrior(Prior):
     :math:`e_b \propto \sum_{i \in b} w_i^2` of the non-overlapping blocks, which favours energy
     concentrated in few blocks (a skewed distribution over blocks).
 
+    **Global scale**: with ``tau0`` set, every weight's scale is :math:`\tau z_g`, with one
+    :math:`\tau \sim \mathrm{C}^+(0, \tau_0)` per layer (site ``{name}.global_scale``, in units of
+    the layer's pretrained RMS) and the components in units of :math:`\tau` — the global-local form of
+    Bayesian Compression's group horseshoe (Louizos et al. 2017, §3.2), which lets the data shrink a
+    whole layer's groups together.
+
     :param components: names in :data:`COMPONENTS`.
     :param group: ``"in"``, ``"out"``, ``"layer"`` or ``None``.
     :param float concentration: initial Dirichlet concentration of every component.
@@ -98,12 +104,6 @@ class MixturePrior(Prior):
     :param block: ``None`` or ``(h, w)``.
     :param float coupling: :math:`\beta` of the block coupling.
     :param float block_variance: :math:`\gamma` (0: off).
-    **Global scale**: with ``tau0`` set, every weight's scale is :math:`\tau z_g`, with one
-    :math:`\tau \sim \mathrm{C}^+(0, \tau_0)` per layer (site ``{name}.global_scale``, in units of
-    the layer's pretrained RMS) and the components in units of :math:`\tau` — the global-local form of
-    Bayesian Compression's group horseshoe (Louizos et al. 2017, §3.2), which lets the data shrink a
-    whole layer's groups together.
-
     :param float tau0: scale of the global half-Cauchy (``None``: no global scale).
     :param float threshold: log dropout-rate threshold of the marginal weight posterior.
     """
@@ -155,7 +155,7 @@ class MixturePrior(Prior):
         tau = None
         if self.tau0 is not None:
             ones = (1,) * len(shape)
-            tau = pyro.sample(f"{name}.global_scale", dist.HalfCauchy(layer.full(ones, self.tau0 * float(unit))).to_event(len(ones)),
+            tau = pyro.sample(f"{name}.global_scale", dist.HalfCauchy(self.tau0 * unit.expand(ones)).to_event(len(ones)),
                               infer={"init": unit.expand(ones)})
             init, unit = init / unit, torch.ones_like(unit)  # local scales in units of tau
         components = [COMPONENTS[c](unit.expand(shape)) for c in self.components]

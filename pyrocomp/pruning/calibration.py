@@ -28,6 +28,11 @@ class Calibration:
     table: List[dict] = field(default_factory=list)
 
     @property
+    def chosen(self):
+        """The table row of the chosen candidate."""
+        return next(row for row in self.table if row["chosen"])
+
+    @property
     def at_edge(self):
         """Whether the chosen candidate is the first or last one tried: the best threshold may lie
         beyond the grid."""
@@ -92,17 +97,16 @@ def calibrate(model, guide, validation, example_input, candidates, tolerance=0.0
 
     if reference_error is None:
         reference_error = evaluate(_KeepAll())[1]
-    best, table = None, []
+    results, table = [], []
     for criterion in candidates:
         result, error = evaluate(criterion)
-        row = dict(criterion=repr(criterion), error=error, weights_kept=result.report.weights_kept,
-                   cr_prune=result.report.cr_prune, chosen=False)
-        table.append(row)
-        admissible = error <= reference_error + tolerance + 1e-12
-        if admissible and (best is None or row["weights_kept"] < best[2]["weights_kept"]):
-            best = (criterion, result, row)
-    if best is None:  # nothing within tolerance: the candidate with the lowest held-out error
+        results.append(result)
+        table.append(dict(criterion=repr(criterion), error=error, weights_kept=result.report.weights_kept,
+                          cr_prune=result.report.cr_prune, chosen=False))
+    admissible = [i for i, row in enumerate(table) if row["error"] <= reference_error + tolerance + 1e-12]
+    if admissible:
+        index = min(admissible, key=lambda i: table[i]["weights_kept"])
+    else:  # nothing within tolerance: the candidate with the lowest held-out error
         index = min(range(len(table)), key=lambda i: (table[i]["error"], -table[i]["cr_prune"]))
-        best = (candidates[index], evaluate(candidates[index])[0], table[index])
-    best[2]["chosen"] = True
-    return Calibration(best[0], best[1], reference_error, table)
+    table[index]["chosen"] = True
+    return Calibration(candidates[index], results[index], reference_error, table)

@@ -15,15 +15,21 @@ class PruningCriterion(ABC):
         """
         raise NotImplementedError
 
+    #: thresholds :func:`~pyrocomp.pruning.calibrate` tries by default (empty: none to tune)
+    grid = ()
+
     def sweep(self):
-        """This criterion at every threshold of :attr:`grid`."""
+        """
+        This criterion at every threshold of :attr:`grid`.
+
+        :raises TypeError: when the criterion has no grid of thresholds.
+        """
+        if not self.grid:
+            raise TypeError(f"{type(self).__name__} has no grid of thresholds to sweep; pass candidates to calibrate")
         return [self.with_threshold(t) for t in self.grid]
 
     def __repr__(self):
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
-
-    #: thresholds :func:`~pyrocomp.pruning.calibrate` tries by default (empty: none to tune)
-    grid = ()
 
     def with_threshold(self, threshold):
         """
