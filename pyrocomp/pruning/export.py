@@ -150,11 +150,12 @@ def prune_(net, example_input):
         if kept == 0:
             layer.weight.zero_()
         info[prev]["out_kept"] = kept
+        # the input features still read (a dead feature of a live channel is skipped like a dead input)
+        info[layer]["in_kept_linked"] = int(_in_alive(layer).sum()) if kept else 0
     result = []
     for m in layers:
         i = info[m]
-        # the input features still read (a dead feature of a live channel is skipped like a dead input)
-        in_kept = int(_in_alive(m).sum())
+        in_kept = i.get("in_kept_linked", int(_in_alive(m).sum()))
         out_kept = i.get("out_kept", _units_out(m))
         result.append(
             LayerStructure(
