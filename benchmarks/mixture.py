@@ -39,9 +39,9 @@ COLUMNS = [
 COMPONENTS = ("horseshoe", "laplace", "normal-jeffreys")
 
 
-def priors(group, threshold):
-    out = {"mixture": MixturePrior(COMPONENTS, group=group, threshold=threshold)}
-    out.update({name: MixturePrior((name,), group=group, learn_concentration=False, threshold=threshold)
+def priors(group, threshold, tau0):
+    out = {"mixture": MixturePrior(COMPONENTS, group=group, threshold=threshold, tau0=tau0)}
+    out.update({name: MixturePrior((name,), group=group, learn_concentration=False, threshold=threshold, tau0=tau0)
                 for name in COMPONENTS})
     out["group-hs"] = get_prior("group-hs")
     return out
@@ -60,7 +60,9 @@ def run_model(name, data, args):
     dense_error = classification_error(dense, data.test, args.device)
     rows = [dict(method="dense", model=name, dataset="mnist5k", error=100 * dense_error, wr_percent=100.0,
                  cr_prune=1.0, cr_bits=1.0, s_per_epoch=plain_s)]
-    for method, prior in priors(args.group, args.threshold).items():
+    for method, prior in priors(args.group, args.threshold, args.tau0).items():
+        if method not in args.methods:
+            continue
         run = compress_network(copy.deepcopy(net), prior, data, epochs=epochs, lr=args.lr,
                                kl_warmup_epochs=args.kl_warmup_epochs, finetune_epochs=args.finetune_epochs,
                                finetune_lr=args.finetune_lr, device=args.device, seed=args.seed,
@@ -76,12 +78,14 @@ def run_model(name, data, args):
                          mixing_weights=mixing_weights(run.model, run.guide) if method == "mixture" else None))
         print(f"{name} {method}: error {100 * r.error:.2f} %, CR_prune {r.cr_prune:.1f}, {r.architecture}", flush=True)
     rows[0]["architecture"] = r.architecture_dense
-    mixture = next(row for row in rows if row["method"] == "mixture")
-    singles = [row for row in rows if row["method"] in COMPONENTS and abs(row["error"] - mixture["error"]) <= 0.3 + 1e-9]
-    best = max((row["cr_prune"] for row in singles), default=None)  # None: no single component at equal error
-    hs = next(row for row in rows if row["method"] == "group-hs")
-    middle = lambda row: sum(int(n) for n in row["architecture"].split("-")[1:-1])  # noqa: E731
-    mixture["target_met"] = bool(best is not None and mixture["cr_prune"] >= best and middle(mixture) < middle(hs))
+    if {"mixture", "group-hs", *COMPONENTS} <= {row["method"] for row in rows}:
+        mixture = next(row for row in rows if row["method"] == "mixture")
+        singles = [row for row in rows
+                   if row["method"] in COMPONENTS and abs(row["error"] - mixture["error"]) <= 0.3 + 1e-9]
+        best = max((row["cr_prune"] for row in singles), default=None)  # None: no single component at equal error
+        hs = next(row for row in rows if row["method"] == "group-hs")
+        middle = lambda row: sum(int(n) for n in row["architecture"].split("-")[1:-1])  # noqa: E731
+        mixture["target_met"] = bool(best is not None and mixture["cr_prune"] >= best and middle(mixture) < middle(hs))
     return rows
 
 
@@ -100,7 +104,11 @@ def main(argv=None):
     p.add_argument("--validation", type=float, default=0.1, help="fraction of the training split held out")
     p.add_argument("--threshold", type=float, default=3.0,
                    help="log dropout-rate threshold of the mixture and its single components without --calibrate")
+    p.add_argument("--tau0", type=float, default=None,
+                   help="global half-Cauchy scale of the mixture and its single components (default: none)")
     p.add_argument("--models", nargs="+", default=["lenet300", "lenet5-caffe"])
+    p.add_argument("--methods", nargs="+", default=["mixture", *COMPONENTS, "group-hs"],
+                   choices=["mixture", *COMPONENTS, "group-hs"], help="a subset, for trials; targets need all")
     args = p.parse_args(argv)
     args.epochs = {"lenet300": args.epochs_lenet300, "lenet5-caffe": args.epochs_lenet5}
     if args.quick:

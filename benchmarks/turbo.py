@@ -38,10 +38,21 @@ COLUMNS = [
 def turbo_prior(args):
     support = IsingSupport(args.p01, args.p10, args.p01_col, args.p10_col)
     schedule = TurboSchedule(bp_every=args.bp_every, bp_start=args.bp_start, damping=args.damping)
-    return TurboPrior(support, a=args.a, b=args.b, a_bar=args.a_bar, b_bar=args.b_bar, schedule=schedule)
+    return TurboPrior(support, a=args.a, b=args.b, a_bar=args.a_bar, b_bar=args.b_bar, schedule=schedule,
+                      scale=None if args.rate_units == "absolute" else "pretrained")
+
+
+#: (pre-training, SVI, fine-tuning) epochs per data set: Fashion-MNIST has 15 times the examples of
+#: ``mnist5k``, so fewer passes give more steps; fine-tuning is 001 §V's 15 epochs.
+EPOCHS = {"mnist5k": (20, 100, 15), "fashion-mnist": (5, 25, 15)}
 
 
 def run_dataset(name, data, args, out):
+    default = EPOCHS.get(name, EPOCHS["mnist5k"])
+    args = copy.copy(args)
+    for i, key in enumerate(["pretrain_epochs", "epochs", "finetune_epochs"]):
+        if getattr(args, key) is None:
+            setattr(args, key, default[i])
     torch.manual_seed(args.seed)
     net = build_model("lenet5", data.input_shape, data.num_classes)
     train(net, data.train, epochs=args.pretrain_epochs, lr=1e-3, batch_size=64, device=args.device, seed=args.seed,
@@ -90,9 +101,9 @@ def run_dataset(name, data, args, out):
 def main(argv=None):
     p = parser(__doc__.strip().splitlines()[0])
     p.add_argument("--data-dir", default=str(SHARED_DATA))
-    p.add_argument("--pretrain-epochs", type=int, default=20)
-    p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--finetune-epochs", type=int, default=15)
+    p.add_argument("--pretrain-epochs", type=int, default=None, help="default: per data set, see EPOCHS")
+    p.add_argument("--epochs", type=int, default=None, help="SVI epochs (default: per data set, see EPOCHS)")
+    p.add_argument("--finetune-epochs", type=int, default=None, help="default: per data set, see EPOCHS")
     p.add_argument("--finetune-lr", type=float, default=5e-4)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--kl-warmup-epochs", type=int, default=5)
@@ -106,6 +117,8 @@ def main(argv=None):
     p.add_argument("--b", type=float, default=1.0)
     p.add_argument("--a-bar", type=float, default=1.0)
     p.add_argument("--b-bar", type=float, default=1e-3)
+    p.add_argument("--rate-units", choices=["pretrained", "absolute"], default="pretrained",
+                   help="b and b_bar in units of each layer's pretrained mean square weight, or as given")
     p.add_argument("--bp-every", type=int, default=1)
     p.add_argument("--bp-start", type=int, default=0)
     p.add_argument("--damping", type=float, default=0.0)

@@ -155,9 +155,12 @@ class MixturePrior(Prior):
         tau = None
         if self.tau0 is not None:
             ones = (1,) * len(shape)
-            tau = pyro.sample(f"{name}.global_scale", dist.HalfCauchy(self.tau0 * unit.expand(ones)).to_event(len(ones)),
-                              infer={"init": unit.expand(ones)})
-            init, unit = init / unit, torch.ones_like(unit)  # local scales in units of tau
+            tau_scale = self.tau0 * unit.expand(ones)
+            tau = pyro.sample(f"{name}.global_scale", dist.HalfCauchy(tau_scale).to_event(len(ones)),
+                              infer={"init": tau_scale})
+            # local scales in units of tau, starting where tau * z is the pretrained RMS: with a small
+            # tau0 they start in the components' tails, which pull the irrelevant groups down
+            init, unit = init / tau_scale, torch.ones_like(unit)
         components = [COMPONENTS[c](unit.expand(shape)) for c in self.components]
         z = pyro.sample(f"{name}.scale", ScaleMixture(pi.expand(shape + pi.shape[-1:]), components).to_event(len(shape)),
                         infer={"init": init})

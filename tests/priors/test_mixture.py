@@ -182,6 +182,9 @@ def test_global_scale_multiplies_the_local_scales():
     assert torch.allclose(z["fn"].base_dist.components[0].scale, torch.ones(1, 6))
     weight = trace.nodes["0.weight"]["fn"].base_dist
     assert torch.allclose(weight.scale, (tau["value"] * z["value"]).expand(4, 6))
-    # the guide starts tau at the layer's RMS (the median of its log-normal)
+    # the guide starts tau at its prior scale and each group's tau * z at the group's RMS (medians)
     guide = AutoCompressionGuide(model)
-    assert torch.allclose(guide.posteriors["0/global_scale"].loc.exp(), torch.tensor(rms), rtol=1e-5)
+    tau0 = guide.posteriors["0/global_scale"].loc.exp()
+    assert torch.allclose(tau0, torch.tensor(0.1 * rms), rtol=1e-5)
+    group_rms = net[0].weight.detach().pow(2).mean(0, keepdim=True).sqrt()
+    assert torch.allclose(tau0 * guide.posteriors["0/scale"].loc.exp(), group_rms, rtol=1e-5)
