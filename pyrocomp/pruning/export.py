@@ -101,62 +101,84 @@ def _macs(module, out_shape, in_units, out_units):
     return out_units * (in_units // module.groups) * kh * kw * out_shape[-1] * out_shape[-2]
 
 
-@torch.no_grad()
-def prune_(net, example_input):
-    """
-    Remove, in place, the units of ``net`` that pruning has disconnected.
-
-    :param torch.nn.Module net: a plain network whose pruned weights are zero.
-    :param torch.Tensor example_input: a batch of inputs (sets spatial sizes and the constants
-        folded into biases).
-    :returns: one :class:`LayerStructure` per ``Linear`` / ``Conv2d`` layer, in execution order.
-    """
-    order, inputs, outputs, names = _record(net, example_input)
-    layers = [m for m in order if isinstance(m, PRUNABLE)]
-    info = {m: dict(in_units=_units_in(m), out_units=_units_out(m), weights=m.weight.numel(),
-                    macs=_macs(m, outputs[m], _units_in(m), _units_out(m))) for m in layers}
-    # link consecutive layers
+def _links(order, layers):
+    """Consecutive prunable layers whose units can go: ``(prev, layer, modules between)``."""
+    out = []
     for prev, layer in zip(layers, layers[1:]):
         between = order[order.index(prev) + 1 : order.index(layer)]
         if any(not isinstance(b, SLICEABLE) and any(True for _ in b.parameters(recurse=False)) for b in between):
             continue
         if isinstance(layer, nn.Conv2d) and layer.groups != 1 or isinstance(prev, nn.Conv2d) and prev.groups != 1:
             continue
-        n_out, n_in = _units_out(prev), _units_in(layer)
-        if n_in % n_out:
+        if _units_in(layer) % _units_out(prev):
             continue
-        per_unit = n_in // n_out  # features per channel after a flatten
-        used = _in_alive(layer).reshape(n_out, per_unit).any(1)
-        fed = prev.weight.flatten(1).ne(0).any(1)
-        # constants from units with no incoming weights go into the next bias
-        constant = used & ~fed
-        if bool(constant.any()):
-            value = inputs[layer][1].reshape(n_out, per_unit)
-            weight = layer.weight.reshape(layer.weight.shape[0], n_out, per_unit, -1).sum(-1)
-            shift = (weight * (value * constant[:, None])).sum((1, 2))
-            if layer.bias is None:
-                layer.bias = nn.Parameter(torch.zeros_like(shift))
-            layer.bias += shift
-        keep = (used & fed).nonzero().flatten()
-        kept = len(keep)
-        if kept == 0:  # everything pruned: keep one inert unit, as layers cannot be empty
-            keep = torch.zeros(1, dtype=torch.long, device=keep.device)
-        feature_keep = (keep[:, None] * per_unit + torch.arange(per_unit, device=keep.device)).flatten()
-        _slice(prev, keep, "out")
-        for b in between:
-            if isinstance(b, SLICEABLE):
-                _slice(b, keep, "out")
-        _slice(layer, feature_keep, "in")
-        if kept == 0:
-            layer.weight.zero_()
-        info[prev]["out_kept"] = kept
-        # the input features still read (a dead feature of a live channel is skipped like a dead input)
-        info[layer]["in_kept_linked"] = int(_in_alive(layer).sum()) if kept else 0
+        out.append((prev, layer, between))
+    return out
+
+
+def _remove_dead_units(prev, layer, between, mean_input, emptied):
+    """Remove the units between ``prev`` and ``layer`` that nothing feeds or nothing reads; ``True`` if any went."""
+    n_out = _units_out(prev)
+    per_unit = _units_in(layer) // n_out  # features per channel after a flatten
+    used = _in_alive(layer).reshape(n_out, per_unit).any(1)
+    fed = prev.weight.flatten(1).ne(0).any(1)
+    # constants from units with no incoming weights go into the next bias
+    constant = used & ~fed
+    if bool(constant.any()):
+        value = mean_input.reshape(n_out, per_unit)
+        weight = layer.weight.reshape(layer.weight.shape[0], n_out, per_unit, -1).sum(-1)
+        shift = (weight * (value * constant[:, None])).sum((1, 2))
+        if layer.bias is None:
+            layer.bias = nn.Parameter(torch.zeros_like(shift))
+        layer.bias += shift
+    keep = (used & fed).nonzero().flatten()
+    if len(keep) == 0:  # everything pruned: keep one inert unit, as layers cannot be empty
+        emptied.add(prev)
+        keep = torch.zeros(1, dtype=torch.long, device=keep.device)
+        layer.weight.zero_()
+    if len(keep) == n_out:
+        return False
+    feature_keep = (keep[:, None] * per_unit + torch.arange(per_unit, device=keep.device)).flatten()
+    _slice(prev, keep, "out")
+    for b in between:
+        if isinstance(b, SLICEABLE):
+            _slice(b, keep, "out")
+    _slice(layer, feature_keep, "in")
+    if prev in emptied:
+        prev.weight.zero_()
+    return True
+
+
+@torch.no_grad()
+def prune_(net, example_input):
+    """
+    Remove, in place, the units of ``net`` that pruning has disconnected, until none is left:
+    removing a unit can leave the units that only it read, or that only fed it, disconnected
+    in turn.
+
+    :param torch.nn.Module net: a plain network whose pruned weights are zero.
+    :param torch.Tensor example_input: a batch of inputs (sets spatial sizes and the constants
+        folded into biases).
+    :returns: one :class:`LayerStructure` per ``Linear`` / ``Conv2d`` layer, in execution order;
+        a layer's kept inputs are the input features some kept weight reads.
+    """
+    order, inputs, outputs, names = _record(net, example_input)
+    layers = [m for m in order if isinstance(m, PRUNABLE)]
+    dense = {m: dict(in_units=_units_in(m), out_units=_units_out(m), weights=m.weight.numel(),
+                     macs=_macs(m, outputs[m], _units_in(m), _units_out(m))) for m in layers}
+    links, emptied = _links(order, layers), set()
+    changed = True
+    while changed:
+        changed = False
+        for prev, layer, between in links:
+            if _remove_dead_units(prev, layer, between, inputs[layer][1], emptied):
+                changed = True
+                _, inputs, _, _ = _record(net, example_input)  # the constants of the next links
     result = []
     for m in layers:
-        i = info[m]
-        in_kept = i.get("in_kept_linked", int(_in_alive(m).sum()))
-        out_kept = i.get("out_kept", _units_out(m))
+        i = dense[m]
+        in_kept = int(_in_alive(m).sum())
+        out_kept = 0 if m in emptied else _units_out(m)
         result.append(
             LayerStructure(
                 name=names[m], kind=type(m).__name__, in_units=i["in_units"], out_units=i["out_units"],

@@ -148,3 +148,19 @@ def test_group_log_alpha_on_a_hand_built_posterior():
     assert GroupLogAlphaThreshold(0.5, "out").keep(post).all()
     with pytest.raises(ValueError, match="group"):
         GroupLogAlphaThreshold(0.0, "rows")
+
+
+def test_export_removes_units_that_only_removed_units_read():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2), nn.ReLU(), nn.Linear(2, 1)).eval()
+    with torch.no_grad():
+        net[2].weight[0, 3] = 0  # hidden unit 3 feeds only unit 1 of the second layer ...
+        net[4].weight[0, 1] = 0  # ... which the output does not read
+    x = torch.randn(6, 3)
+    expected = net(x)
+    layers = prune_(net, x)
+    assert torch.allclose(net(x), expected, atol=1e-6)
+    # the second pass finds hidden unit 3 unread once unit 1 is gone
+    assert (net[0].out_features, net[2].in_features, net[2].out_features) == (3, 3, 1)
+    assert [(s.in_kept, s.out_kept) for s in layers] == [(3, 3), (3, 1), (1, 1)]
+    assert [s.macs_kept for s in layers] == [9, 3, 1]
