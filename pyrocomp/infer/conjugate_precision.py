@@ -56,11 +56,6 @@ class ConjugatePrecision:
                 a, b = prior.concentration.detach(), prior.rate.detach()
                 self.layers.append((precision, weight, a, b))
 
-    @classmethod
-    def applies(cls, model, guide):
-        """Whether any layer of ``model`` has the conjugate structure."""
-        return bool(cls(model, guide).layers)
-
     @torch.no_grad()
     def update(self):
         for precision, weight, a, b in self.layers:

@@ -64,9 +64,9 @@ def test_fit_with_conjugate_updates_prunes_and_stays_finite():
                   callbacks=[ConjugatePrecision(model, guide)], progress=False)
     losses = [h["loss"] for h in history]
     assert all(torch.isfinite(torch.tensor(losses))) and losses[-1] < losses[0]
-    assert ConjugatePrecision.applies(model, guide)
+    assert ConjugatePrecision(model, guide).layers
     plain_guide = AutoCompressionGuide(model)
-    assert not ConjugatePrecision.applies(model, plain_guide)
+    assert not ConjugatePrecision(model, plain_guide).layers
 
 
 @pytest.mark.parametrize("group", [None, "out"])
