@@ -57,10 +57,13 @@ def _record(net, example_input):
 
     leaves = [m for m in net.modules() if not list(m.children())]
     handles = [m.register_forward_hook(hook) for m in leaves]
+    training = net.training
     try:
         with torch.no_grad():
+            net.eval()  # the exported network's behaviour, and no batch-norm statistics updated
             net(example_input)
     finally:
+        net.train(training)
         for h in handles:
             h.remove()
     return order, inputs, outputs, names

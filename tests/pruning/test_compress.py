@@ -164,3 +164,13 @@ def test_export_removes_units_that_only_removed_units_read():
     assert (net[0].out_features, net[2].in_features, net[2].out_features) == (3, 3, 1)
     assert [(s.in_kept, s.out_kept) for s in layers] == [(3, 3), (3, 1), (1, 1)]
     assert [s.macs_kept for s in layers] == [9, 3, 1]
+
+
+def test_export_leaves_batchnorm_statistics_and_mode_alone():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2))
+    with torch.no_grad():
+        net[3].weight[:, 2] = 0
+    mean = net[1].running_mean.clone()
+    prune_(net, torch.randn(8, 3) + 5)
+    assert net.training and torch.equal(net[1].running_mean, mean[[0, 1, 3]])
