@@ -88,6 +88,7 @@ def main(argv=None):
                          second_moment=args.second_moment if method == "taylor" else None,
                          criterion=run.calibration and run.calibration.chosen["criterion"],
                          validation_error=run.calibration and 100 * run.calibration.chosen["error"],
+                         reference_validation_error=run.calibration and 100 * run.calibration.reference_error,
                          wall_s=time.perf_counter() - start))
     trace, taylor = rows[1], rows[2]
     for row in rows:

@@ -75,6 +75,7 @@ def run_model(name, data, args):
                          flops_reduction_percent=r.flops_reduction_percent,
                          s_per_epoch=run.timing["s_per_epoch_svi_only"], epochs=epochs,
                          criterion=chosen and chosen["criterion"], validation_error=chosen and 100 * chosen["error"],
+                         reference_validation_error=run.calibration and 100 * run.calibration.reference_error,
                          mixing_weights=mixing_weights(run.model, run.guide) if method == "mixture" else None))
         print(f"{name} {method}: error {100 * r.error:.2f} %, CR_prune {r.cr_prune:.1f}, {r.architecture}", flush=True)
     rows[0]["architecture"] = r.architecture_dense
