@@ -139,17 +139,18 @@ def _remove_dead_units(prev, layer, between, mean_input, emptied):
         emptied.add(prev)
         keep = torch.zeros(1, dtype=torch.long, device=keep.device)
         layer.weight.zero_()
-    if len(keep) == n_out:
-        return False
-    feature_keep = (keep[:, None] * per_unit + torch.arange(per_unit, device=keep.device)).flatten()
-    _slice(prev, keep, "out")
-    for b in between:
-        if isinstance(b, SLICEABLE):
-            _slice(b, keep, "out")
-    _slice(layer, feature_keep, "in")
-    if prev in emptied:
+    changed = len(keep) < n_out
+    if changed:
+        feature_keep = (keep[:, None] * per_unit + torch.arange(per_unit, device=keep.device)).flatten()
+        _slice(prev, keep, "out")
+        for b in between:
+            if isinstance(b, SLICEABLE):
+                _slice(b, keep, "out")
+        _slice(layer, feature_keep, "in")
+    if prev in emptied and bool(prev.weight.ne(0).any()):  # the inert unit: nothing reads it
         prev.weight.zero_()
-    return True
+        changed = True
+    return changed
 
 
 @torch.no_grad()

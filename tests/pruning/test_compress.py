@@ -174,3 +174,15 @@ def test_export_leaves_batchnorm_statistics_and_mode_alone():
     mean = net[1].running_mean.clone()
     prune_(net, torch.randn(8, 3) + 5)
     assert net.training and torch.equal(net[1].running_mean, mean[[0, 1, 3]])
+
+
+def test_export_when_a_single_unit_layer_is_unread():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1), nn.ReLU(), nn.Linear(1, 2)).eval()
+    with torch.no_grad():
+        net[4].weight.zero_()  # the one-unit layer is read by nothing: everything before it is dead too
+    x = torch.randn(5, 3)
+    expected = net(x)
+    layers = prune_(net, x)
+    assert torch.allclose(net(x), expected, atol=1e-6)
+    assert [s.weights_kept for s in layers] == [0, 0, 0] and [s.macs_kept for s in layers] == [0, 0, 0]
