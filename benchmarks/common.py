@@ -44,3 +44,12 @@ def print_table(rows, columns):
             value = row.get(key)
             cells.append("" if value is None else format(value, fmt) if fmt else str(value))
         print("| " + " | ".join(cells) + " |")
+
+
+def calibration_fields(calibration):
+    """The chosen threshold, its held-out error and the reference error (percent) of a
+    :class:`~pyrocomp.pruning.Calibration`, or ``None``s without one."""
+    if calibration is None:
+        return dict(criterion=None, validation_error=None, reference_validation_error=None)
+    return dict(criterion=calibration.chosen["criterion"], validation_error=100 * calibration.chosen["error"],
+                reference_validation_error=100 * calibration.reference_error)

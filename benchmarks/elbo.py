@@ -23,7 +23,7 @@ import time
 import pyro
 import torch
 
-from common import parser, print_table, setup, write_rows
+from common import calibration_fields, parser, print_table, setup, write_rows
 from pyrocomp.data import hold_out, load_dataset
 from pyrocomp.infer import TaylorMeanField_ELBO, classification_error, train
 from pyrocomp.models import build_model
@@ -86,9 +86,7 @@ def main(argv=None):
                          cr_prune=r.cr_prune, cr_bits=r.cr_bits, architecture=r.architecture,
                          flops_reduction_percent=r.flops_reduction_percent, epochs=args.epochs,
                          second_moment=args.second_moment if method == "taylor" else None,
-                         criterion=run.calibration and run.calibration.chosen["criterion"],
-                         validation_error=run.calibration and 100 * run.calibration.chosen["error"],
-                         reference_validation_error=run.calibration and 100 * run.calibration.reference_error,
+                         **calibration_fields(run.calibration),
                          wall_s=time.perf_counter() - start))
     trace, taylor = rows[1], rows[2]
     for row in rows:

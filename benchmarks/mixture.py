@@ -22,7 +22,7 @@ import time
 
 import torch
 
-from common import parser, print_table, setup, write_rows
+from common import calibration_fields, parser, print_table, setup, write_rows
 from pyrocomp.data import hold_out, load_dataset
 from pyrocomp.infer import classification_error, train
 from pyrocomp.models import build_model
@@ -68,14 +68,12 @@ def run_model(name, data, args):
                                finetune_lr=args.finetune_lr, device=args.device, seed=args.seed,
                                calibrate=args.calibrate / 100 if args.calibrate >= 0 else None)
         r = run.result.report
-        chosen = run.calibration and run.calibration.chosen
         rows.append(dict(method=method, model=name, dataset="mnist5k", error=100 * r.error,
                          error_before_finetune=100 * r.error_before_finetune, wr_percent=r.wr_percent,
                          architecture=r.architecture, cr_prune=r.cr_prune, cr_bits=r.cr_bits,
                          flops_reduction_percent=r.flops_reduction_percent,
                          s_per_epoch=run.timing["s_per_epoch_svi_only"], epochs=epochs,
-                         criterion=chosen and chosen["criterion"], validation_error=chosen and 100 * chosen["error"],
-                         reference_validation_error=run.calibration and 100 * run.calibration.reference_error,
+                         **calibration_fields(run.calibration),
                          mixing_weights=mixing_weights(run.model, run.guide) if method == "mixture" else None))
         print(f"{name} {method}: error {100 * r.error:.2f} %, CR_prune {r.cr_prune:.1f}, {r.architecture}", flush=True)
     rows[0]["architecture"] = r.architecture_dense
