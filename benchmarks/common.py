@@ -47,9 +47,12 @@ def print_table(rows, columns):
 
 
 def calibration_fields(calibration):
-    """The chosen threshold, its held-out error and the reference error (percent) of a
-    :class:`~pyrocomp.pruning.Calibration`, or ``None``s without one."""
+    """The chosen threshold, its held-out error (raw and smoothed) and the reference error
+    (percent) of a :class:`~pyrocomp.pruning.Calibration`, or ``None``s without one."""
     if calibration is None:
-        return dict(criterion=None, validation_error=None, reference_validation_error=None)
-    return dict(criterion=calibration.chosen["criterion"], validation_error=100 * calibration.chosen["error"],
+        return dict(criterion=None, validation_error=None, smoothed_validation_error=None,
+                    reference_validation_error=None)
+    chosen = calibration.chosen
+    return dict(criterion=chosen["criterion"], validation_error=100 * chosen["error"],
+                smoothed_validation_error=100 * chosen["smoothed_error"],
                 reference_validation_error=100 * calibration.reference_error)

@@ -30,7 +30,7 @@ class CompressionRun:
 
 def compress_network(net, prior, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_warmup_epochs=0,
                      finetune_epochs=0, finetune_lr=1e-4, device="cpu", seed=0, progress=True, criterion=None,
-                     calibrate=None, second_moment="taylor"):
+                     calibrate=None, calibration_reference=None, second_moment="taylor"):
     """
     Fit ``prior`` to the pretrained ``net`` on ``data.train`` with SVI, read the pruned network
     off the posterior, fine-tune its surviving weights for ``finetune_epochs`` and set the
@@ -52,6 +52,8 @@ def compress_network(net, prior, data, *, epochs, lr=1e-3, batch_size=100, elbo=
         sparsest of :meth:`~pyrocomp.pruning.PruningCriterion.sweep` whose held-out error, after the
         ``finetune_epochs`` of fine-tuning, is within ``calibrate`` (a fraction) of the unpruned
         network's. The run's ``calibration`` holds the table.
+    :param float calibration_reference: the held-out error ``calibrate`` is measured from instead
+        (e.g. a dense network's, to compare several priors at one error).
     :param str second_moment: for Taylor fits, the ⟨w²⟩ of the closed-form
         precision updates (:class:`~pyrocomp.infer.ConjugatePrecision`): ``"taylor"`` (paper 001
         eq. 34) or ``"exact"``.
@@ -95,7 +97,8 @@ def compress_network(net, prior, data, *, epochs, lr=1e-3, batch_size=100, elbo=
         if criterion is None:
             criterion = prior.criterion if isinstance(prior, Prior) else LogAlphaThreshold()
         calibration = calibrate_threshold(model, guide, data.validation, example, criterion.sweep(),
-                                          tolerance=calibrate, finetune=finetune if finetune_epochs else None)
+                                          tolerance=calibrate, reference_error=calibration_reference,
+                                          finetune=finetune if finetune_epochs else None)
         result = calibration.compression
     else:
         result = compress(model, guide, example, criterion=criterion)

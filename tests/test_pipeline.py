@@ -30,3 +30,12 @@ def test_calibrated_run_reports_the_chosen_threshold_and_fine_tunes_it():
     assert run.result.report.weights_kept == chosen[0]["weights_kept"]
     # the chosen network was judged after the same fine-tuning the run then applies
     assert chosen[0]["error"] == classification_error(run.result.network, data.validation)
+
+
+def test_calibration_reference_is_the_error_the_tolerance_counts_from():
+    data = hold_out(load_dataset("breast-cancer"), 0.25)
+    run = compress_network(_net(data), LogUniformPrior(), data, epochs=2, calibrate=0.0, calibration_reference=1.0,
+                           progress=False)
+    assert run.calibration.reference_error == 1.0
+    kept = [row["weights_kept"] for row in run.calibration.table]
+    assert run.result.report.weights_kept == min(kept) < max(kept)  # every candidate admissible: the sparsest

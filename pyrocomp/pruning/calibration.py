@@ -19,6 +19,7 @@ class Calibration:
     :ivar compression: the :class:`~pyrocomp.pruning.Compression` it gives.
     :ivar float reference_error: the held-out error the tolerance is measured from.
     :ivar list table: one dict per candidate: ``criterion``, ``error`` (held out),
+        ``smoothed_error`` (the monotone fit the choice reads, or ``error`` without smoothing),
         ``weights_kept``, ``cr_prune``, ``chosen``.
     """
 
@@ -45,8 +46,30 @@ class _KeepAll(PruningCriterion):
 
 
 @torch.no_grad()
+def monotone_errors(weights_kept, errors):
+    r"""
+    The least-squares fit to held-out ``errors`` that does not rise as more weights are kept
+    (isotonic regression, pool-adjacent-violators; equal counts share one value). A pruned
+    network that keeps a superset of another's weights is not expected to be worse, so a sparse
+    candidate that happens to do better than denser ones on a few hundred examples is pooled with
+    them instead of being believed.
+
+    :param weights_kept: number of weights each candidate keeps.
+    :param errors: their held-out errors.
+    :rtype: list
+    """
+    from sklearn.isotonic import IsotonicRegression
+
+    if len(weights_kept) != len(errors):
+        raise ValueError(f"Expected as many errors as counts but got {len(errors)} and {len(weights_kept)}")
+    if not len(errors):
+        return []
+    fit = IsotonicRegression(increasing=False).fit([float(k) for k in weights_kept], [float(e) for e in errors])
+    return [float(e) for e in fit.predict([float(k) for k in weights_kept])]
+
+
 def calibrate(model, guide, validation, example_input, candidates, tolerance=0.005, reference_error=None,
-              finetune=None, num_samples=256, seed=0):
+              finetune=None, num_samples=256, seed=0, smooth=True):
     r"""
     Among ``candidates`` (pruning criteria, usually one criterion at a grid of thresholds, see
     :meth:`~pyrocomp.pruning.PruningCriterion.with_threshold`), choose the one that keeps the fewest
@@ -60,6 +83,11 @@ def calibrate(model, guide, validation, example_input, candidates, tolerance=0.0
     will be fine-tuned, pass the fine-tuning as ``finetune``: candidates (and the reference) are
     then judged after it, on a copy — what fine-tuning recovers differs between thresholds.
 
+    With ``smooth`` the choice reads :func:`monotone_errors` of the candidates' errors, the
+    unpruned network's among them when it is the reference (its smoothed value is then the
+    reference): on a few hundred held-out examples one error is a handful of mistakes, and the
+    sparsest raw error within tolerance is the luckiest, not the best.
+
     :param model: the fitted :class:`~pyrocomp.nn.BayesianNetwork`.
     :param guide: its :class:`~pyrocomp.guides.AutoCompressionGuide`.
     :param validation: held-out data: a loader, a dataset or an ``(x, y)`` pair.
@@ -67,10 +95,11 @@ def calibrate(model, guide, validation, example_input, candidates, tolerance=0.0
     :param candidates: an iterable of :class:`~pyrocomp.pruning.PruningCriterion`.
     :param float tolerance: allowed rise of the held-out error, as a fraction (0.005 = 0.5 points).
     :param float reference_error: default: the held-out error of the unpruned posterior-mean
-        network (after ``finetune``).
+        network (after ``finetune``). Pass one reference to compare several fits at one error.
     :param finetune: ``None`` or a callable ``finetune(network)`` training a pruned network in
         place (e.g. :func:`~pyrocomp.infer.train` with ``keep_zeros=True``); the returned
         compression is not fine-tuned.
+    :param bool smooth: choose on the monotone fit of the errors (default) or on the raw errors.
     :raises ValueError: when ``candidates`` is empty or ``tolerance`` negative.
     :rtype: Calibration
     """
@@ -95,18 +124,27 @@ def calibrate(model, guide, validation, example_input, candidates, tolerance=0.0
                 finetune(network)
         return result, classification_error(network, validation, device)
 
+    reference = None
     if reference_error is None:
-        reference_error = evaluate(_KeepAll())[1]
+        reference, reference_error = evaluate(_KeepAll())
     results, table = [], []
     for criterion in candidates:
         result, error = evaluate(criterion)
         results.append(result)
         table.append(dict(criterion=repr(criterion), error=error, weights_kept=result.report.weights_kept,
                           cr_prune=result.report.cr_prune, chosen=False))
-    admissible = [i for i, row in enumerate(table) if row["error"] <= reference_error + tolerance + 1e-12]
+    kept, errors = [row["weights_kept"] for row in table], [row["error"] for row in table]
+    if smooth:
+        if reference is not None:
+            *errors, reference_error = monotone_errors(kept + [reference.report.weights_kept], errors + [reference_error])
+        else:
+            errors = monotone_errors(kept, errors)
+    for row, error in zip(table, errors):
+        row["smoothed_error"] = error
+    admissible = [i for i, row in enumerate(table) if row["smoothed_error"] <= reference_error + tolerance + 1e-12]
     if admissible:
         index = min(admissible, key=lambda i: table[i]["weights_kept"])
     else:  # nothing within tolerance: the candidate with the lowest held-out error
-        index = min(range(len(table)), key=lambda i: (table[i]["error"], -table[i]["cr_prune"]))
+        index = min(range(len(table)), key=lambda i: (table[i]["smoothed_error"], -table[i]["cr_prune"]))
     table[index]["chosen"] = True
     return Calibration(candidates[index], results[index], reference_error, table)

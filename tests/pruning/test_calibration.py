@@ -5,7 +5,7 @@ from torch import nn
 from pyrocomp import AutoCompressionGuide, BayesianNetwork
 from pyrocomp.infer import classification_error
 from pyrocomp.priors import LogUniformPrior
-from pyrocomp.pruning import AllOf, LogAlphaThreshold, SupportThreshold, calibrate, compress, summarize
+from pyrocomp.pruning import AllOf, LogAlphaThreshold, SupportThreshold, calibrate, compress, monotone_errors, summarize
 
 
 def _teacher_posterior():
@@ -34,7 +34,7 @@ def _teacher_posterior():
 def test_calibration_picks_the_sparsest_admissible_threshold(tolerance):
     bnn, guide, data = _teacher_posterior()
     candidates = LogAlphaThreshold().sweep()
-    cal = calibrate(bnn, guide, data, data[0][:32], candidates, tolerance=tolerance, num_samples=2)
+    cal = calibrate(bnn, guide, data, data[0][:32], candidates, tolerance=tolerance, num_samples=2, smooth=False)
     assert cal.reference_error == 0.0  # the mean network labelled the data
     # oracle: every candidate evaluated independently
     table = []
@@ -57,7 +57,7 @@ def test_calibration_picks_the_sparsest_admissible_threshold(tolerance):
 def test_calibration_falls_back_to_the_most_accurate_candidate():
     bnn, guide, data = _teacher_posterior()
     candidates = [LogAlphaThreshold(t) for t in (-3.0, -2.5)]
-    cal = calibrate(bnn, guide, data, data[0][:32], candidates, tolerance=0.0, num_samples=2)
+    cal = calibrate(bnn, guide, data, data[0][:32], candidates, tolerance=0.0, num_samples=2, smooth=False)
     errors = [row["error"] for row in cal.table]
     assert min(errors) > 0 and cal.table[errors.index(min(errors))]["chosen"]
 
@@ -96,3 +96,66 @@ def test_calibration_judges_candidates_after_finetuning():
     assert cal.table[0]["chosen"]  # everything recovers: the sparsest candidate wins
     # the returned network is the pruned one, not the fine-tuned copy
     assert cal.compression.network is not calls[1] and classification_error(cal.compression.network, data) > 0
+
+
+def _minmax_fit(y):
+    """Oracle of the non-increasing least-squares fit of ``y`` (ordered by a growing count): the
+    min-max formula f_i = min_{j<=i} max_{k>=i} mean(y[j..k])."""
+    n = len(y)
+    return [min(max(sum(y[j:k + 1]) / (k + 1 - j) for k in range(i, n)) for j in range(i + 1)) for i in range(n)]
+
+
+def test_monotone_errors_is_the_isotonic_fit():
+    torch.manual_seed(1)
+    for n in (1, 2, 5, 12):
+        kept = torch.randperm(1000)[:n].tolist()
+        errors = torch.rand(n).tolist()
+        order = sorted(range(n), key=lambda i: kept[i])
+        expected = _minmax_fit([errors[i] for i in order])
+        fit = monotone_errors(kept, errors)
+        assert [fit[i] for i in order] == pytest.approx(expected, abs=1e-12)
+    # equal counts share one value; the lucky sparse candidate is pooled with its denser neighbour
+    assert monotone_errors([10, 20, 20, 30], [0.3, 0.1, 0.3, 0.25]) == pytest.approx([0.3] + [0.65 / 3] * 3)
+    assert monotone_errors([], []) == []
+    with pytest.raises(ValueError, match="as many"):
+        monotone_errors([1, 2], [0.1])
+
+
+def test_smoothed_calibration_does_not_believe_a_lucky_candidate():
+    """Fine-tuning is replaced by an oracle that makes each evaluated network err on an exact
+    number of held-out examples: the reference first, then the candidates from sparse to dense."""
+    bnn, guide, data = _teacher_posterior()
+    candidates = [LogAlphaThreshold(t) for t in (-2.0, -1.0, 0.0, 1.0)]
+    # held-out errors: reference 0.10; candidates 0.30, 0.12 (lucky), 0.20, 0.14
+    mistakes = [40, 120, 48, 80, 56]
+    x, y = data
+
+    def run(smooth):
+        calls = iter(mistakes)
+
+        def finetune(network):
+            wrong = next(calls)
+
+            def forward(inputs):
+                logits = torch.nn.functional.one_hot(y, 3).to(inputs.dtype) if inputs.shape[0] == len(y) else None
+                if logits is None:  # not the held-out data
+                    return torch.zeros(inputs.shape[0], 3)
+                logits = logits.clone()
+                logits[:wrong] = logits[:wrong].roll(1, dims=1)
+                return logits
+
+            network.forward = forward
+
+        return calibrate(bnn, guide, data, x[:32], candidates, tolerance=0.05, finetune=finetune, num_samples=2,
+                         smooth=smooth)
+
+    raw = run(False)
+    assert [row["error"] for row in raw.table] == pytest.approx([0.30, 0.12, 0.20, 0.14])
+    assert raw.reference_error == pytest.approx(0.10) and raw.table[1]["chosen"]  # 0.12 <= 0.15: the lucky one
+    smoothed = run(True)
+    kept = [row["weights_kept"] for row in smoothed.table]
+    assert kept == sorted(kept) and len(set(kept)) == len(kept)
+    fit = _minmax_fit([0.30, 0.12, 0.20, 0.14, 0.10])  # [0.30, 0.16, 0.16, 0.14, 0.10]
+    assert [row["smoothed_error"] for row in smoothed.table] == pytest.approx(fit[:-1])
+    assert smoothed.reference_error == pytest.approx(fit[-1])
+    assert smoothed.table[3]["chosen"]  # the only smoothed error within 0.10 + 0.05
