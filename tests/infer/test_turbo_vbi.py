@@ -11,7 +11,6 @@ from pyrocomp.infer import (
     SupportMessagePassing,
     TaylorMeanField_ELBO,
     TurboSchedule,
-    TurboVBI,
     collapsed_support_evidence,
     fit,
     precision_update,
