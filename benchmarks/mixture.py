@@ -7,9 +7,10 @@ Compression's group horseshoe, on LeNet-300-100 and LeNet-5-Caffe with the embed
 Every network trains on the same 90 % of the training split. Each Bayesian method's log
 dropout-rate threshold is chosen on the held-out 10 % (``pyrocomp.pruning.calibrate``, on the
 monotone fit of the held-out errors): the sparsest whose validation error, after fine-tuning, is
-within ``--calibrate`` points of the dense network's (``--reference dense``, so that every method
-is compared at one error) or of its own unpruned network's (``--reference own``). The test set
-chooses nothing.
+within ``--calibrate`` points of its own unpruned network's (``--reference own``) or of the dense
+network's (``--reference dense``: one error for every method, but a fit whose unpruned network is
+already worse than the dense one then has no admissible threshold and falls back to its most accurate
+candidate). The test set chooses nothing.
 
     python benchmarks/mixture.py --out results [--quick]
 
@@ -106,7 +107,7 @@ def main(argv=None):
     p.add_argument("--calibrate", type=float, default=0.5,
                    help="validation-error tolerance (points) of the pruning thresholds; negative: fixed --threshold")
     p.add_argument("--validation", type=float, default=0.1, help="fraction of the training split held out")
-    p.add_argument("--reference", choices=["dense", "own"], default="dense",
+    p.add_argument("--reference", choices=["own", "dense"], default="own",
                    help="the validation error --calibrate counts from: the dense network's or each fit's unpruned one")
     p.add_argument("--threshold", type=float, default=3.0,
                    help="log dropout-rate threshold of the mixture and its single components without --calibrate")
