@@ -7,6 +7,12 @@ of at least 3×3 and the time of one belief-propagation run (Module B) as a frac
 
     python benchmarks/turbo.py --out results [--quick]
 
+With several ``--b`` values (the active Gamma rate, which sets the width of the slab), a stratified
+``--validation`` part of the training split is held out for every method, Turbo-VBI is fitted once
+per value, and the row keeps the sparsest fit whose held-out error, after fine-tuning, is within
+``--tolerance`` points of the dense network's (``pyrocomp.pruning.choose_sparsest``); the test set
+chooses nothing. The row lists every candidate under ``b_candidates``.
+
 Targets (issue: Turbo-VBI, after 001 Table II(a)): Turbo-VBI keeps <= 1.2 % of the weights
 with an error within 0.5 points of the dense net's, cuts FLOPs by >= 70 %, has a more compact
 pruned structure than group normal-Jeffreys, and BP costs <= 5 % of an epoch. Writes the
@@ -19,27 +25,51 @@ from pathlib import Path
 import torch
 
 from common import SHARED_DATA, parser, print_table, setup, write_rows
-from pyrocomp.data import DataError, load_dataset
+from pyrocomp.data import DataError, hold_out, load_dataset
 from pyrocomp.infer import TurboSchedule, classification_error, train
 from pyrocomp.models import build_model
 from pyrocomp.mrf import IsingSupport
 from pyrocomp.pipeline import compress_network
 from pyrocomp.plots import plot_masks, plot_message_change
 from pyrocomp.priors import TurboPrior, get_prior
+from pyrocomp.pruning import choose_sparsest
 
 COLUMNS = [
     ("dataset", "data", ""), ("method", "method", ""), ("error", "error %", ".2f"),
     ("error_before_finetune", "before fine-tune %", ".2f"), ("wr_percent", "|w≠0|/|w| %", ".2f"),
     ("architecture", "pruned structure", ""), ("flops_reduction_percent", "FLOPs red. %", ".1f"),
     ("clusters", "clusters ≥3×3", ""), ("bp_fraction_of_epoch", "BP / epoch", ".3f"), ("s_per_epoch", "s/epoch", ".2f"),
+    ("b", "b", "g"),
 ]
 
 
-def turbo_prior(args):
+def turbo_prior(args, b):
     support = IsingSupport(args.p01, args.p10, args.p01_col, args.p10_col)
     schedule = TurboSchedule(bp_every=args.bp_every, bp_start=args.bp_start, damping=args.damping)
-    return TurboPrior(support, a=args.a, b=args.b, a_bar=args.a_bar, b_bar=args.b_bar, schedule=schedule,
+    return TurboPrior(support, a=args.a, b=b, a_bar=args.a_bar, b_bar=args.b_bar, schedule=schedule,
                       scale=None if args.rate_units == "absolute" else "pretrained")
+
+
+def select_b(net, data, args, dense_validation_error):
+    """Fit Turbo-VBI once per ``--b``; the sparsest run within ``--tolerance`` of the dense held-out error."""
+    runs, table = [], []
+    for b in args.b:
+        run = compress(net, turbo_prior(args, b), data, args)
+        error = classification_error(run.result.network, data.validation, args.device)
+        runs.append(run)
+        table.append(dict(b=b, weights_kept=run.result.report.weights_kept, error=error,
+                          wr_percent=run.result.report.wr_percent, test_error=100 * run.result.report.error))
+        print(f"  b = {b:g}: held-out error {100 * error:.2f} %, kept {run.result.report.wr_percent:.2f} %", flush=True)
+    index, _ = choose_sparsest(table, dense_validation_error, args.tolerance / 100)
+    for row in table:
+        row["error"], row["smoothed_error"] = 100 * row["error"], 100 * row["smoothed_error"]
+    return runs[index], table
+
+
+def compress(net, prior, data, args, kl_warmup_epochs=0):
+    return compress_network(copy.deepcopy(net), prior, data, epochs=args.epochs, lr=args.lr, batch_size=64,
+                            kl_warmup_epochs=kl_warmup_epochs, finetune_epochs=args.finetune_epochs,
+                            finetune_lr=args.finetune_lr, device=args.device, seed=args.seed)
 
 
 #: (pre-training, SVI, fine-tuning) epochs per data set: Fashion-MNIST has 15 times the examples of
@@ -63,16 +93,19 @@ def run_dataset(name, data, args, out):
     train(dense, data.train, epochs=epochs, lr=1e-3, batch_size=64, device=args.device, seed=args.seed, desc="dense")
     plain_s = (time.perf_counter() - start) / epochs
     dense_error = classification_error(dense, data.test, args.device)
+    dense_validation = classification_error(dense, data.validation, args.device) if data.validation is not None else None
     print(f"{name} dense: error {100 * dense_error:.2f} %", flush=True)
     rows = [dict(method="dense", model="lenet5", dataset=name, error=100 * dense_error, wr_percent=100.0,
                  architecture="6-16-400-120-84", flops_reduction_percent=0.0, clusters=None, s_per_epoch=plain_s,
-                 epochs=epochs)]
-    priors = {"vd": get_prior("vd"), "group-nj": get_prior("group-nj"), "turbo": turbo_prior(args)}
+                 epochs=epochs, validation_error=None if dense_validation is None else 100 * dense_validation)]
     for method in args.methods:
-        run = compress_network(copy.deepcopy(net), priors[method], data, epochs=args.epochs, lr=args.lr, batch_size=64,
-                               kl_warmup_epochs=args.kl_warmup_epochs if method != "turbo" else 0,
-                               finetune_epochs=args.finetune_epochs, finetune_lr=args.finetune_lr, device=args.device,
-                               seed=args.seed)
+        candidates = None
+        if method == "turbo" and len(args.b) > 1:
+            run, candidates = select_b(net, data, args, dense_validation)
+        elif method == "turbo":
+            run = compress(net, turbo_prior(args, args.b[0]), data, args)
+        else:
+            run = compress(net, get_prior(method), data, args, kl_warmup_epochs=args.kl_warmup_epochs)
         r = run.result.report
         picture = Path(out) / f"turbo_{name}_{method}.png"
         plot_masks(run.result.masks, picture, title=f"{method} on {name}: kept weights")
@@ -87,6 +120,8 @@ def run_dataset(name, data, args, out):
             bp = [rec["seconds"] for rec in records]
             if records:
                 plot_message_change(records, Path(out) / f"turbo_{name}_message_change.png")
+            chosen_b = next(c["b"] for c in candidates if c["chosen"]) if candidates else args.b[0]
+            row.update(b=chosen_b, b_candidates=candidates)
             row.update(bp_fraction_of_epoch=(sum(bp) / len(bp)) / run.timing["s_per_epoch_svi_only"] if bp else None,
                        outer_iterations=len(records), message_change=[rec["change"] for rec in records],
                        message_change_max=[rec["change_max"] for rec in records],
@@ -114,7 +149,12 @@ def main(argv=None):
     p.add_argument("--p01-col", type=float, default=None, help="column chains (default: --p01)")
     p.add_argument("--p10-col", type=float, default=None, help="column chains (default: --p10)")
     p.add_argument("--a", type=float, default=1.0)
-    p.add_argument("--b", type=float, default=1.0)
+    p.add_argument("--b", type=float, nargs="+", default=[1.0],
+                   help="active Gamma rate; several values: chosen on held-out data (see above)")
+    p.add_argument("--validation", type=float, default=0.1,
+                   help="fraction of the training split held out when several --b are given")
+    p.add_argument("--tolerance", type=float, default=0.5,
+                   help="held-out error (points) allowed above the dense network's when choosing --b")
     p.add_argument("--a-bar", type=float, default=1.0)
     p.add_argument("--b-bar", type=float, default=1e-3)
     p.add_argument("--rate-units", choices=["pretrained", "absolute"], default="pretrained",
@@ -130,6 +170,8 @@ def main(argv=None):
     for name in args.datasets:
         try:
             data = load_dataset(name, data_dir=args.data_dir if name != "mnist5k" else None, seed=args.seed)
+            if len(args.b) > 1:
+                data = hold_out(data, args.validation, seed=args.seed)
         except DataError as error:
             print(f"skipping {name}: {error}")
             continue

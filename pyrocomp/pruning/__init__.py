@@ -1,5 +1,5 @@
 from .bits import bit_precision
-from .calibration import Calibration, calibrate, monotone_errors
+from .calibration import Calibration, calibrate, choose_sparsest, monotone_errors
 from .clusters import weight_clusters
 from .compress import Compression, compress
 from .criteria import (
@@ -33,6 +33,7 @@ __all__ = [
     "SupportThreshold",
     "bit_precision",
     "calibrate",
+    "choose_sparsest",
     "monotone_errors",
     "compress",
     "load_compressed",

@@ -68,6 +68,37 @@ def monotone_errors(weights_kept, errors):
     return [float(e) for e in fit.predict([float(k) for k in weights_kept])]
 
 
+def choose_sparsest(table, reference_error, tolerance, smooth=True, reference_kept=None):
+    r"""
+    The rule of :func:`calibrate`, for any table of candidates: the row that keeps the fewest weights
+    among those whose held-out error is within ``tolerance`` of ``reference_error``; when none is,
+    the most accurate (the sparsest among equals). With ``smooth`` the errors are first replaced by
+    :func:`monotone_errors`; a measured reference joins that fit when ``reference_kept`` (its number
+    of weights) is given, and its smoothed value becomes the reference. Sets each row's
+    ``smoothed_error`` and ``chosen``.
+
+    :param list table: dicts with ``weights_kept`` and ``error``.
+    :returns: ``(index of the chosen row, reference error used)``.
+    """
+    if not table:
+        raise ValueError("Expected at least one candidate row but got none")
+    kept, errors = [row["weights_kept"] for row in table], [row["error"] for row in table]
+    if smooth:
+        if reference_kept is not None:
+            *errors, reference_error = monotone_errors(kept + [reference_kept], errors + [reference_error])
+        else:
+            errors = monotone_errors(kept, errors)
+    for row, error in zip(table, errors):
+        row["smoothed_error"], row["chosen"] = error, False
+    admissible = [i for i, row in enumerate(table) if row["smoothed_error"] <= reference_error + tolerance + 1e-12]
+    if admissible:
+        index = min(admissible, key=lambda i: table[i]["weights_kept"])
+    else:  # nothing within tolerance: the most accurate candidate
+        index = min(range(len(table)), key=lambda i: (table[i]["smoothed_error"], table[i]["weights_kept"]))
+    table[index]["chosen"] = True
+    return index, reference_error
+
+
 def calibrate(model, guide, validation, example_input, candidates, tolerance=0.005, reference_error=None,
               finetune=None, num_samples=256, seed=0, smooth=True):
     r"""
@@ -133,18 +164,6 @@ def calibrate(model, guide, validation, example_input, candidates, tolerance=0.0
         results.append(result)
         table.append(dict(criterion=repr(criterion), error=error, weights_kept=result.report.weights_kept,
                           cr_prune=result.report.cr_prune, chosen=False))
-    kept, errors = [row["weights_kept"] for row in table], [row["error"] for row in table]
-    if smooth:
-        if reference is not None:
-            *errors, reference_error = monotone_errors(kept + [reference.report.weights_kept], errors + [reference_error])
-        else:
-            errors = monotone_errors(kept, errors)
-    for row, error in zip(table, errors):
-        row["smoothed_error"] = error
-    admissible = [i for i, row in enumerate(table) if row["smoothed_error"] <= reference_error + tolerance + 1e-12]
-    if admissible:
-        index = min(admissible, key=lambda i: table[i]["weights_kept"])
-    else:  # nothing within tolerance: the candidate with the lowest held-out error
-        index = min(range(len(table)), key=lambda i: (table[i]["smoothed_error"], -table[i]["cr_prune"]))
-    table[index]["chosen"] = True
+    index, reference_error = choose_sparsest(table, reference_error, tolerance, smooth=smooth,
+                                             reference_kept=None if reference is None else reference.report.weights_kept)
     return Calibration(candidates[index], results[index], reference_error, table)

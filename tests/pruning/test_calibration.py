@@ -5,7 +5,16 @@ from torch import nn
 from pyrocomp import AutoCompressionGuide, BayesianNetwork
 from pyrocomp.infer import classification_error
 from pyrocomp.priors import LogUniformPrior
-from pyrocomp.pruning import AllOf, LogAlphaThreshold, SupportThreshold, calibrate, compress, monotone_errors, summarize
+from pyrocomp.pruning import (
+    AllOf,
+    LogAlphaThreshold,
+    SupportThreshold,
+    calibrate,
+    choose_sparsest,
+    compress,
+    monotone_errors,
+    summarize,
+)
 
 
 def _teacher_posterior():
@@ -159,3 +168,18 @@ def test_smoothed_calibration_does_not_believe_a_lucky_candidate():
     assert [row["smoothed_error"] for row in smoothed.table] == pytest.approx(fit[:-1])
     assert smoothed.reference_error == pytest.approx(fit[-1])
     assert smoothed.table[3]["chosen"]  # the only smoothed error within 0.10 + 0.05
+
+
+def test_choose_sparsest_rule_on_a_table():
+    rows = lambda: [dict(weights_kept=k, error=e) for k, e in [(10, 0.30), (20, 0.12), (30, 0.20), (40, 0.14)]]  # noqa: E731
+    table = rows()
+    assert choose_sparsest(table, 0.10, 0.05, smooth=False) == (1, 0.10) and table[1]["chosen"]
+    table = rows()  # smoothed: 0.30, 0.16, 0.16, 0.14; the measured reference (50 weights, 0.10) joins the fit
+    assert choose_sparsest(table, 0.10, 0.05, reference_kept=50) == (3, pytest.approx(0.10))
+    assert [r["chosen"] for r in table] == [False, False, False, True]
+    table = rows()  # nothing within 0.01 of 0.10: the most accurate, the sparsest of a pooled pair
+    assert choose_sparsest(table, 0.10, 0.01, smooth=False)[0] == 1
+    table = [dict(weights_kept=k, error=e) for k, e in [(10, 0.3), (20, 0.2), (30, 0.2)]]
+    assert choose_sparsest(table, 0.0, 0.0)[0] == 1
+    with pytest.raises(ValueError, match="at least one"):
+        choose_sparsest([], 0.1, 0.0)
