@@ -45,7 +45,6 @@ class _KeepAll(PruningCriterion):
         return torch.ones_like(posterior.weight_mean, dtype=torch.bool)
 
 
-@torch.no_grad()
 def monotone_errors(weights_kept, errors):
     r"""
     The least-squares fit to held-out ``errors`` that does not rise as more weights are kept
@@ -99,6 +98,7 @@ def choose_sparsest(table, reference_error, tolerance, smooth=True, reference_ke
     return index, reference_error
 
 
+@torch.no_grad()
 def calibrate(model, guide, validation, example_input, candidates, tolerance=0.005, reference_error=None,
               finetune=None, num_samples=256, seed=0, smooth=True):
     r"""

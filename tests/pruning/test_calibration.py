@@ -183,3 +183,4 @@ def test_choose_sparsest_rule_on_a_table():
     assert choose_sparsest(table, 0.0, 0.0)[0] == 1
     with pytest.raises(ValueError, match="at least one"):
         choose_sparsest([], 0.1, 0.0)
+
