@@ -54,7 +54,7 @@ def select_b(net, data, args, dense_validation_error):
     """Fit Turbo-VBI once per ``--b``; the sparsest run within ``--tolerance`` of the dense held-out error."""
     runs, table = [], []
     for b in args.b:
-        run = compress(net, turbo_prior(args, b), data, args)
+        run = fit_and_prune(net, turbo_prior(args, b), data, args)
         error = classification_error(run.result.network, data.validation, args.device)
         runs.append(run)
         table.append(dict(b=b, weights_kept=run.result.report.weights_kept, error=error,
@@ -66,7 +66,7 @@ def select_b(net, data, args, dense_validation_error):
     return runs[index], table
 
 
-def compress(net, prior, data, args, kl_warmup_epochs=0):
+def fit_and_prune(net, prior, data, args, kl_warmup_epochs=0):
     return compress_network(copy.deepcopy(net), prior, data, epochs=args.epochs, lr=args.lr, batch_size=64,
                             kl_warmup_epochs=kl_warmup_epochs, finetune_epochs=args.finetune_epochs,
                             finetune_lr=args.finetune_lr, device=args.device, seed=args.seed)
@@ -103,9 +103,9 @@ def run_dataset(name, data, args, out):
         if method == "turbo" and len(args.b) > 1:
             run, candidates = select_b(net, data, args, dense_validation)
         elif method == "turbo":
-            run = compress(net, turbo_prior(args, args.b[0]), data, args)
+            run = fit_and_prune(net, turbo_prior(args, args.b[0]), data, args)
         else:
-            run = compress(net, get_prior(method), data, args, kl_warmup_epochs=args.kl_warmup_epochs)
+            run = fit_and_prune(net, get_prior(method), data, args, kl_warmup_epochs=args.kl_warmup_epochs)
         r = run.result.report
         picture = Path(out) / f"turbo_{name}_{method}.png"
         plot_masks(run.result.masks, picture, title=f"{method} on {name}: kept weights")

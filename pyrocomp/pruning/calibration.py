@@ -63,8 +63,8 @@ def monotone_errors(weights_kept, errors):
         raise ValueError(f"Expected as many errors as counts but got {len(errors)} and {len(weights_kept)}")
     if not len(errors):
         return []
-    fit = IsotonicRegression(increasing=False).fit([float(k) for k in weights_kept], [float(e) for e in errors])
-    return [float(e) for e in fit.predict([float(k) for k in weights_kept])]
+    fitted = IsotonicRegression(increasing=False).fit_transform([float(k) for k in weights_kept], [float(e) for e in errors])
+    return [float(e) for e in fitted]
 
 
 def choose_sparsest(table, reference_error, tolerance, smooth=True, reference_kept=None):
@@ -163,7 +163,7 @@ def calibrate(model, guide, validation, example_input, candidates, tolerance=0.0
         result, error = evaluate(criterion)
         results.append(result)
         table.append(dict(criterion=repr(criterion), error=error, weights_kept=result.report.weights_kept,
-                          cr_prune=result.report.cr_prune, chosen=False))
+                          cr_prune=result.report.cr_prune))
     index, reference_error = choose_sparsest(table, reference_error, tolerance, smooth=smooth,
                                              reference_kept=None if reference is None else reference.report.weights_kept)
     return Calibration(candidates[index], results[index], reference_error, table)
