@@ -81,6 +81,8 @@ def choose_sparsest(table, reference_error, tolerance, smooth=True, reference_ke
     """
     if not table:
         raise ValueError("Expected at least one candidate row but got none")
+    if not tolerance >= 0:
+        raise ValueError(f"Expected tolerance >= 0 but got {tolerance}")
     kept, errors = [row["weights_kept"] for row in table], [row["error"] for row in table]
     if smooth:
         if reference_kept is not None:

@@ -183,4 +183,6 @@ def test_choose_sparsest_rule_on_a_table():
     assert choose_sparsest(table, 0.0, 0.0)[0] == 1
     with pytest.raises(ValueError, match="at least one"):
         choose_sparsest([], 0.1, 0.0)
+    with pytest.raises(ValueError, match="tolerance >= 0 but got -0.1"):
+        choose_sparsest(rows(), 0.1, -0.1)
 
