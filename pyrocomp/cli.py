@@ -97,6 +97,9 @@ def build_parser():
     c.add_argument("--lr", type=_positive_float, default=1e-3)
     c.add_argument("--pretrain-lr", type=_positive_float, default=1e-3)
     c.add_argument("--kl-warmup-epochs", type=_non_negative_int, default=0)
+    c.add_argument("--kl-weight", type=_positive_float, default=1.0,
+                   help="weight of the KL terms after warm-up; > 1 weighs the prior as if the data set were smaller "
+                        "(a tempered posterior) and compresses more")
     c.add_argument("--elbo", default=None, type=_choice(ELBOS, "ELBO"),
                    help="default: taylor for --prior turbo, meanfield otherwise")
     c.add_argument("--threshold", type=float, default=None,
@@ -245,6 +248,7 @@ def compress_command(args):
     try:
         run = compress_network(net, prior, data, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                                elbo=_elbo(elbo_name), kl_warmup_epochs=args.kl_warmup_epochs,
+                               kl_weight=args.kl_weight,
                                finetune_epochs=args.finetune_epochs, finetune_lr=args.pretrain_lr * 0.1,
                                device=device, seed=args.seed, progress=progress,
                                calibrate=None if args.calibrate is None else args.calibrate / 100,

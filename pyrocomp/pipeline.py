@@ -29,7 +29,7 @@ class CompressionRun:
 
 
 def compress_network(net, prior, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_warmup_epochs=0,
-                     finetune_epochs=0, finetune_lr=1e-4, device="cpu", seed=0, progress=True, criterion=None,
+                     kl_weight=1.0, finetune_epochs=0, finetune_lr=1e-4, device="cpu", seed=0, progress=True, criterion=None,
                      calibrate=None, calibration_reference=None, second_moment="taylor"):
     """
     Fit ``prior`` to the pretrained ``net`` on ``data.train`` with SVI, read the pruned network
@@ -45,6 +45,7 @@ def compress_network(net, prior, data, *, epochs, lr=1e-3, batch_size=100, elbo=
     run during the fit.
 
     :param data: a :class:`~pyrocomp.data.DataSplit`.
+    :param float kl_weight: the weight of the KL terms, see :func:`~pyrocomp.infer.fit`.
     :param criterion: the :class:`~pyrocomp.pruning.PruningCriterion`; default: the prior's
         (``taylor_criterion`` after a Taylor fit).
     :param float calibrate: when given, the criterion's threshold is chosen on ``data.validation``
@@ -81,7 +82,7 @@ def compress_network(net, prior, data, *, epochs, lr=1e-3, batch_size=100, elbo=
         elbo.loss(model, guide, x, y)
     start = time.perf_counter()
     history = fit(model, guide, data.train, epochs=epochs, lr=lr, batch_size=batch_size, elbo=elbo,
-                  kl_warmup_epochs=kl_warmup_epochs, device=device, eval_data=data.test, seed=seed, progress=progress,
+                  kl_warmup_epochs=kl_warmup_epochs, kl_weight=kl_weight, device=device, eval_data=data.test, seed=seed, progress=progress,
                   callbacks=callbacks)
     fit_s = time.perf_counter() - start
     example = data.train.tensors[0][:256].to(device)

@@ -12,9 +12,9 @@ from .evaluation import as_loader, classification_error
 from .taylor_mean_field_elbo import TaylorMeanField_ELBO
 
 
-def kl_warmup(epoch, warmup_epochs):
-    r"""KL weight :math:`\beta = \min(1, (e + 1) / E_{warm})` at (0-based) ``epoch``."""
-    return 1.0 if warmup_epochs <= 0 else min(1.0, (epoch + 1) / warmup_epochs)
+def kl_warmup(epoch, warmup_epochs, kl_weight=1.0):
+    r"""KL weight :math:`\beta \min(1, (e + 1) / E_{warm})` at (0-based) ``epoch``, :math:`\beta` = ``kl_weight``."""
+    return kl_weight * (1.0 if warmup_epochs <= 0 else min(1.0, (epoch + 1) / warmup_epochs))
 
 
 def _kept_and_error(model, guide, eval_data, device, taylor):
@@ -32,21 +32,28 @@ def _kept_and_error(model, guide, eval_data, device, taylor):
     return kept / total, error
 
 
-def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_warmup_epochs=0, device=None,
-        eval_data=None, seed=0, progress=True, clip_norm=10.0, validate=False, callbacks=None):
-    """
+def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_warmup_epochs=0, kl_weight=1.0,
+        device=None, eval_data=None, seed=0, progress=True, clip_norm=10.0, validate=False, callbacks=None):
+    r"""
     Fit a :class:`~pyrocomp.nn.BayesianNetwork` and its guide by stochastic variational
     inference: each step minimises ``elbo.differentiable_loss`` with one (foreach) Adam over the
     parameters of model and guide, gradients clipped to norm ``clip_norm`` — the same objective
     as ``pyro.infer.SVI`` with ``pyro.optim.ClippedAdam``, without one optimiser per tensor.
 
     The likelihood is scaled to the data-set size (``model.dataset_size``, set to
-    ``len(data)`` when unset); the KL weight rises linearly to 1 over ``kl_warmup_epochs``
-    through ``model.kl_scale``. Stops with :class:`FloatingPointError` on a non-finite loss.
+    ``len(data)`` when unset); the KL weight rises linearly to ``kl_weight`` over
+    ``kl_warmup_epochs`` through ``model.kl_scale``. Stops with :class:`FloatingPointError` on a
+    non-finite loss.
 
     :param data: a loader, a dataset or an ``(x, y)`` pair of tensors.
     :param int epochs: passes over the data.
     :param float lr: Adam learning rate (gradients clipped at ``clip_norm``).
+    :param float kl_weight: :math:`\beta`, the weight of the KL (prior) terms after warm-up. The
+        optimum of :math:`\beta\,\mathrm{KL}(q \,\|\, p) - E_q \ln p(\mathcal{D} \mid w)` is the
+        tempered posterior :math:`\propto p(w)\, p(\mathcal{D} \mid w)^{1/\beta}`: the prior weighs
+        as if the data set had :math:`N / \beta` examples, so :math:`\beta > 1` compresses more.
+        Closed-form hooks (:class:`~pyrocomp.infer.TurboVBI`, :class:`~pyrocomp.infer.ConjugatePrecision`)
+        need no change: their factors appear in the KL alone, whose maximiser :math:`\beta` does not move.
     :param elbo: a Pyro ELBO (default :class:`~pyro.infer.TraceMeanField_ELBO`).
     :param device: ``"cpu"``, ``"cuda"``, ... (default: where the model is).
     :param eval_data: optional held-out data; the per-epoch history then has the error of the
@@ -65,6 +72,8 @@ def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_wa
         raise ValueError(f"Expected epochs to be a positive int but got {epochs!r}")
     if not (lr > 0):
         raise ValueError(f"Expected lr > 0 but got {lr!r}")
+    if isinstance(kl_weight, bool) or not isinstance(kl_weight, (int, float)) or not 0 < kl_weight < math.inf:
+        raise ValueError(f"Expected kl_weight to be a positive finite number but got {kl_weight!r}")
     device = torch.device(device) if device is not None else model.pretrained_device()
     model.to(device)
     guide.to(device)
@@ -87,7 +96,7 @@ def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_wa
 
     with pyro.validation_enabled(validate):
         return _fit_loop(model, guide, step, loader, epochs, lr, kl_warmup_epochs, device, eval_data, progress,
-                         callbacks, isinstance(elbo, TaylorMeanField_ELBO))
+                         callbacks, isinstance(elbo, TaylorMeanField_ELBO), float(kl_weight))
 
 
 def prior_callbacks(model, guide):
@@ -115,13 +124,13 @@ def _call(callbacks, method, *args):
 
 
 def _fit_loop(model, guide, step_fn, loader, epochs, lr, kl_warmup_epochs, device, eval_data, progress, callbacks=(),
-              taylor=False):
+              taylor=False, kl_weight=1.0):
     history = []
     _call(callbacks, "on_fit_start")
     bar = tqdm(range(epochs), desc="fit", disable=not progress, leave=False)
     model.train()
     for epoch in bar:
-        model.kl_scale = kl_warmup(epoch, kl_warmup_epochs)
+        model.kl_scale = kl_warmup(epoch, kl_warmup_epochs, kl_weight)
         start, total, count = time.perf_counter(), 0.0, 0
         for step, (x, y) in enumerate(loader):
             if not bool(torch.isfinite(x).all()):

@@ -75,6 +75,7 @@ TURBO = ["compress", "--model", "lenet300", "--prior", "turbo", "--dataset", "di
     (BASE + ["--epochs", "0"], "expected a positive integer but got 0"),
     (BASE + ["--epochs", "-3"], "expected a positive integer"),
     (BASE + ["--lr", "0"], "expected a positive number"),
+    (BASE + ["--kl-weight", "-2"], "expected a positive number but got '-2'"),
     (BASE + ["--pretrain-epochs", "-1"], "non-negative integer"),
     (["compress", "--model", "lenet300", "--prior", "vd", "--dataset", "mnist", "--data-dir", "/nonexistent/dir"],
      "does not exist"),
@@ -110,10 +111,10 @@ def test_bad_arguments_exit_2_with_one_line(argv, message, capsys, tmp_path):
 
 def test_turbo_end_to_end_on_mnist5k(tmp_path):
     status = main(["compress", "--model", "lenet5", "--prior", "turbo", "--dataset", "mnist5k", "--pretrain-epochs", "2",
-                   "--epochs", "3", "--bp-every", "1", "--out", str(tmp_path), "--quiet"])
+                   "--epochs", "3", "--bp-every", "1", "--kl-weight", "2", "--out", str(tmp_path), "--quiet"])
     assert status == 0
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["elbo"] == "taylor"
+    assert report["elbo"] == "taylor" and [h["kl_scale"] for h in report["history"]] == [2.0, 2.0, 2.0]
     history = [h["TurboVBI"] for h in report["history"] if "TurboVBI" in h]
     assert len(history) >= 1 and [h["outer_iteration"] for h in history] == list(range(1, len(history) + 1))
     assert all(0 <= h["change"] <= h["change_max"] <= 1 for h in history)

@@ -27,6 +27,14 @@ def test_history_warmup_and_dataset_size():
 def test_kl_warmup_schedule():
     assert [kl_warmup(e, 4) for e in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
     assert kl_warmup(0, 0) == 1.0
+    assert [kl_warmup(e, 2, kl_weight=4.0) for e in range(3)] == [2.0, 4.0, 4.0]
+
+
+@pytest.mark.parametrize("kl_weight", [0.0, -1.0, float("inf"), float("nan"), "2", True])
+def test_bad_kl_weight_is_refused(kl_weight):
+    model, guide, x, y = _setup()
+    with pytest.raises(ValueError, match="kl_weight"):
+        fit(model, guide, (x, y), epochs=1, kl_weight=kl_weight, progress=False)
 
 
 def test_non_finite_inputs_are_refused():
