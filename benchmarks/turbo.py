@@ -7,11 +7,12 @@ of at least 3×3 and the time of one belief-propagation run (Module B) as a frac
 
     python benchmarks/turbo.py --out results [--quick]
 
-With several ``--b`` values (the active Gamma rate, which sets the width of the slab), a stratified
+With several ``--b`` values (the active Gamma rate, which sets the width of the slab) or several
+``--kl-weight`` values (the weight of Turbo-VBI's KL terms, a tempered posterior), a stratified
 ``--validation`` part of the training split is held out for every method, Turbo-VBI is fitted once
-per value, and the row keeps the sparsest fit whose held-out error, after fine-tuning, is within
+per pair, and the row keeps the sparsest fit whose held-out error, after fine-tuning, is within
 ``--tolerance`` points of the dense network's (``pyrocomp.pruning.choose_sparsest``); the test set
-chooses nothing. The row lists every candidate under ``b_candidates``.
+chooses nothing. The row lists every candidate under ``candidates``.
 
 Targets (issue: Turbo-VBI, after 001 Table II(a)): Turbo-VBI keeps <= 1.2 % of the weights
 with an error within 0.5 points of the dense net's, cuts FLOPs by >= 70 %, has a more compact
@@ -19,6 +20,7 @@ pruned structure than group normal-Jeffreys, and BP costs <= 5 % of an epoch. Wr
 kept-weight pictures to ``OUT/turbo_<dataset>_<method>.png``.
 """
 import copy
+import itertools
 import time
 from pathlib import Path
 
@@ -39,7 +41,7 @@ COLUMNS = [
     ("error_before_finetune", "before fine-tune %", ".2f"), ("wr_percent", "|w≠0|/|w| %", ".2f"),
     ("architecture", "pruned structure", ""), ("flops_reduction_percent", "FLOPs red. %", ".1f"),
     ("clusters", "clusters ≥3×3", ""), ("bp_fraction_of_epoch", "BP / epoch", ".3f"), ("s_per_epoch", "s/epoch", ".2f"),
-    ("b", "b", "g"),
+    ("b", "b", "g"), ("kl_weight", "KL weight", "g"),
 ]
 
 
@@ -50,25 +52,32 @@ def turbo_prior(args, b):
                       scale=None if args.rate_units == "absolute" else "pretrained")
 
 
-def select_b(net, data, args, dense_validation_error):
-    """Fit Turbo-VBI once per ``--b``; the sparsest run within ``--tolerance`` of the dense held-out error."""
+def select_turbo(net, data, args, dense_validation_error):
+    """Fit Turbo-VBI once per (``--b``, ``--kl-weight``); the sparsest run within ``--tolerance`` of the
+    dense held-out error."""
     runs, table = [], []
-    for b in args.b:
-        run = fit_and_prune(net, turbo_prior(args, b), data, args)
+    for b, kl_weight in candidates(args):
+        run = fit_and_prune(net, turbo_prior(args, b), data, args, kl_weight=kl_weight)
         error = classification_error(run.result.network, data.validation, args.device)
         runs.append(run)
-        table.append(dict(b=b, weights_kept=run.result.report.weights_kept, error=error,
+        table.append(dict(b=b, kl_weight=kl_weight, weights_kept=run.result.report.weights_kept, error=error,
                           wr_percent=run.result.report.wr_percent, test_error=100 * run.result.report.error))
-        print(f"  b = {b:g}: held-out error {100 * error:.2f} %, kept {run.result.report.wr_percent:.2f} %", flush=True)
+        print(f"  b = {b:g}, KL weight {kl_weight:g}: held-out error {100 * error:.2f} %, "
+              f"kept {run.result.report.wr_percent:.2f} %", flush=True)
     index, _ = choose_sparsest(table, dense_validation_error, args.tolerance / 100)
     for row in table:
         row["error"], row["smoothed_error"] = 100 * row["error"], 100 * row["smoothed_error"]
     return runs[index], table
 
 
-def fit_and_prune(net, prior, data, args, kl_warmup_epochs=0):
+def candidates(args):
+    """The (b, KL weight) pairs Turbo-VBI is fitted with."""
+    return list(itertools.product(args.b, args.kl_weight))
+
+
+def fit_and_prune(net, prior, data, args, kl_warmup_epochs=0, kl_weight=1.0):
     return compress_network(copy.deepcopy(net), prior, data, epochs=args.epochs, lr=args.lr, batch_size=64,
-                            kl_warmup_epochs=kl_warmup_epochs, finetune_epochs=args.finetune_epochs,
+                            kl_warmup_epochs=kl_warmup_epochs, kl_weight=kl_weight, finetune_epochs=args.finetune_epochs,
                             finetune_lr=args.finetune_lr, device=args.device, seed=args.seed)
 
 
@@ -99,11 +108,11 @@ def run_dataset(name, data, args, out):
                  architecture="6-16-400-120-84", flops_reduction_percent=0.0, clusters=None, s_per_epoch=plain_s,
                  epochs=epochs, validation_error=None if dense_validation is None else 100 * dense_validation)]
     for method in args.methods:
-        candidates = None
-        if method == "turbo" and len(args.b) > 1:
-            run, candidates = select_b(net, data, args, dense_validation)
+        table = None
+        if method == "turbo" and len(candidates(args)) > 1:
+            run, table = select_turbo(net, data, args, dense_validation)
         elif method == "turbo":
-            run = fit_and_prune(net, turbo_prior(args, args.b[0]), data, args)
+            run = fit_and_prune(net, turbo_prior(args, args.b[0]), data, args, kl_weight=args.kl_weight[0])
         else:
             run = fit_and_prune(net, get_prior(method), data, args, kl_warmup_epochs=args.kl_warmup_epochs)
         r = run.result.report
@@ -120,8 +129,8 @@ def run_dataset(name, data, args, out):
             bp = [rec["seconds"] for rec in records]
             if records:
                 plot_message_change(records, Path(out) / f"turbo_{name}_message_change.png")
-            chosen_b = next(c["b"] for c in candidates if c["chosen"]) if candidates else args.b[0]
-            row.update(b=chosen_b, b_candidates=candidates)
+            chosen = next(c for c in table if c["chosen"]) if table else dict(b=args.b[0], kl_weight=args.kl_weight[0])
+            row.update(b=chosen["b"], kl_weight=chosen["kl_weight"], candidates=table)
             row.update(bp_fraction_of_epoch=(sum(bp) / len(bp)) / run.timing["s_per_epoch_svi_only"] if bp else None,
                        outer_iterations=len(records), message_change=[rec["change"] for rec in records],
                        message_change_max=[rec["change_max"] for rec in records],
@@ -151,8 +160,11 @@ def main(argv=None):
     p.add_argument("--a", type=float, default=1.0)
     p.add_argument("--b", type=float, nargs="+", default=[1.0],
                    help="active Gamma rate; several values: chosen on held-out data (see above)")
+    p.add_argument("--kl-weight", type=float, nargs="+", default=[1.0],
+                   help="Turbo-VBI's KL weight (a tempered posterior, see pyrocomp.infer.fit; the baselines keep 1); "
+                        "several values, or several --b: every pair is fitted and one chosen on held-out data")
     p.add_argument("--validation", type=float, default=0.1,
-                   help="fraction of the training split held out when several --b are given")
+                   help="fraction of the training split held out when several --b or --kl-weight are given")
     p.add_argument("--tolerance", type=float, default=0.5,
                    help="held-out error (points) allowed above the dense network's when choosing --b")
     p.add_argument("--a-bar", type=float, default=1.0)
@@ -170,7 +182,7 @@ def main(argv=None):
     for name in args.datasets:
         try:
             data = load_dataset(name, data_dir=args.data_dir if name != "mnist5k" else None, seed=args.seed)
-            if len(args.b) > 1:
+            if len(candidates(args)) > 1:
                 data = hold_out(data, args.validation, seed=args.seed)
         except DataError as error:
             print(f"skipping {name}: {error}")
