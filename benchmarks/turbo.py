@@ -94,6 +94,7 @@ def run_dataset(name, data, args, out):
             setattr(args, key, default[i])
     torch.manual_seed(args.seed)
     net = build_model("lenet5", data.input_shape, data.num_classes)
+    initial = copy.deepcopy(net)
     train(net, data.train, epochs=args.pretrain_epochs, lr=1e-3, batch_size=64, device=args.device, seed=args.seed,
           desc="pretrain")
     dense = copy.deepcopy(net)
@@ -109,10 +110,11 @@ def run_dataset(name, data, args, out):
                  epochs=epochs, validation_error=None if dense_validation is None else 100 * dense_validation)]
     for method in args.methods:
         table = None
+        start = initial if method == "turbo" and args.start == "random" else net
         if method == "turbo" and len(candidates(args)) > 1:
-            run, table = select_turbo(net, data, args, dense_validation)
+            run, table = select_turbo(start, data, args, dense_validation)
         elif method == "turbo":
-            run = fit_and_prune(net, turbo_prior(args, args.b[0]), data, args, kl_weight=args.kl_weight[0])
+            run = fit_and_prune(start, turbo_prior(args, args.b[0]), data, args, kl_weight=args.kl_weight[0])
         else:
             run = fit_and_prune(net, get_prior(method), data, args, kl_warmup_epochs=args.kl_warmup_epochs)
         r = run.result.report
@@ -130,7 +132,7 @@ def run_dataset(name, data, args, out):
             if records:
                 plot_message_change(records, Path(out) / f"turbo_{name}_message_change.png")
             chosen = next(c for c in table if c["chosen"]) if table else dict(b=args.b[0], kl_weight=args.kl_weight[0])
-            row.update(b=chosen["b"], kl_weight=chosen["kl_weight"], candidates=table)
+            row.update(b=chosen["b"], kl_weight=chosen["kl_weight"], candidates=table, start=args.start)
             row.update(bp_fraction_of_epoch=(sum(bp) / len(bp)) / run.timing["s_per_epoch_svi_only"] if bp else None,
                        outer_iterations=len(records), message_change=[rec["change"] for rec in records],
                        message_change_max=[rec["change_max"] for rec in records],
@@ -163,6 +165,9 @@ def main(argv=None):
     p.add_argument("--kl-weight", type=float, nargs="+", default=[1.0],
                    help="Turbo-VBI's KL weight (a tempered posterior, see pyrocomp.infer.fit; the baselines keep 1); "
                         "several values, or several --b: every pair is fitted and one chosen on held-out data")
+    p.add_argument("--start", choices=["pretrained", "random"], default="pretrained",
+                   help="Turbo-VBI starts from the pre-trained network or from its random initialisation "
+                        "(the baselines start pre-trained)")
     p.add_argument("--validation", type=float, default=0.1,
                    help="fraction of the training split held out when several --b or --kl-weight are given")
     p.add_argument("--tolerance", type=float, default=0.5,
