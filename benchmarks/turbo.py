@@ -180,6 +180,10 @@ def main(argv=None):
     p.add_argument("--bp-start", type=int, default=0)
     p.add_argument("--damping", type=float, default=0.0)
     args = p.parse_args(argv)
+    for name in ("b", "kl_weight"):
+        bad = [v for v in getattr(args, name) if not 0 < v < float("inf")]
+        if bad:
+            p.error(f"--{name.replace('_', '-')} expects positive finite numbers but got {bad}")
     if args.quick:
         args.pretrain_epochs, args.epochs, args.finetune_epochs, args.kl_warmup_epochs = 2, 2, 1, 1
     setup(args)
