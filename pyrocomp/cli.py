@@ -67,7 +67,7 @@ def _float_where(accept, expected):
     return parse
 
 
-_positive_float = _float_where(lambda v: v > 0, "a positive number")
+_positive_float = _float_where(lambda v: 0 < v < float("inf"), "a positive number")
 _percentage_points = _float_where(lambda v: 0 <= v <= 100, "percentage points in [0, 100]")
 _fraction = _float_where(lambda v: 0 < v < 1, "a fraction in (0, 1)")
 

@@ -76,6 +76,7 @@ TURBO = ["compress", "--model", "lenet300", "--prior", "turbo", "--dataset", "di
     (BASE + ["--epochs", "-3"], "expected a positive integer"),
     (BASE + ["--lr", "0"], "expected a positive number"),
     (BASE + ["--kl-weight", "-2"], "expected a positive number but got '-2'"),
+    (BASE + ["--kl-weight", "inf"], "expected a positive number but got 'inf'"),
     (BASE + ["--pretrain-epochs", "-1"], "non-negative integer"),
     (["compress", "--model", "lenet300", "--prior", "vd", "--dataset", "mnist", "--data-dir", "/nonexistent/dir"],
      "does not exist"),
