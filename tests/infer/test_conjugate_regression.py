@@ -29,12 +29,17 @@ def _regression(n=200, d=3, noise=0.5):
     return x, x @ w_true.T + noise * torch.randn(n, 1)
 
 
+def _posterior(x, y, noise, s0, temperature=1.0):
+    """Exact posterior of p(w) p(D | w)^(1 / temperature): precision L = X'X / (t noise^2) + I / s0^2, mean
+    L^-1 X'y / (t noise^2)."""
+    precision = x.T @ x / (temperature * noise**2) + torch.eye(x.shape[1]) / s0**2
+    return precision, torch.linalg.solve(precision, x.T @ y / (temperature * noise**2)).T
+
+
 def test_svi_recovers_the_conjugate_posterior():
     n, d, noise, s0 = 200, 3, 0.5, 1.0
     x, y = _regression(n, d, noise)
-    # exact posterior: precision L = X'X / noise^2 + I / s0^2, mean = L^-1 X'y / noise^2
-    precision = x.T @ x / noise**2 + torch.eye(d) / s0**2
-    mean = torch.linalg.solve(precision, x.T @ y / noise**2).T
+    precision, mean = _posterior(x, y, noise, s0)
     # the mean-field optimum has the exact mean and variances 1 / diag(precision)
     var = 1 / precision.diagonal()
 
@@ -55,15 +60,11 @@ def test_kl_weight_gives_the_tempered_conjugate_posterior_mean():
     # deterministic for a linear model; few, noisy data keep the answer far from beta = 1's.
     n, d, noise, s0, beta = 20, 3, 2.0, 1.0, 4.0
     x, y = _regression(n, d, noise)
-
-    def posterior_mean(temperature):
-        precision = x.T @ x / (temperature * noise**2) + torch.eye(d) / s0**2
-        return torch.linalg.solve(precision, x.T @ y / (temperature * noise**2)).T
-
-    assert (posterior_mean(beta) - posterior_mean(1.0)).abs().max() > 0.1
+    tempered, untempered = _posterior(x, y, noise, s0, beta)[1], _posterior(x, y, noise, s0)[1]
+    assert (tempered - untempered).abs().max() > 0.1
     bnn = BayesianNetwork(nn.Linear(d, 1, bias=False), FixedGaussian(s0), likelihood=GaussianLikelihood(noise))
     guide = AutoCompressionGuide(bnn, posterior_family=taylor_posterior_family)
     history = fit(bnn, guide, (x, y), epochs=600, batch_size=n, lr=0.02, elbo=TaylorMeanField_ELBO(),
                   kl_weight=beta, progress=False)
     assert history[-1]["kl_scale"] == beta and bnn.kl_scale == 1.0
-    assert torch.allclose(guide.posterior("0.weight").loc, posterior_mean(beta), atol=1e-3)
+    assert torch.allclose(guide.posterior("0.weight").loc, tempered, atol=1e-3)
