@@ -11,6 +11,8 @@ name                      layers                                          paper
 ``vgg11``                 VGG-11 with BatchNorm, FC 512                   VGG-11 for CIFAR (001, BC)
 ========================  ==============================================  =====================
 """
+import inspect
+
 import torch
 from torch import nn
 
@@ -18,7 +20,7 @@ MODELS = {}
 
 
 def register_model(name):
-    """Decorator registering ``builder(input_shape, num_classes) -> nn.Module`` under ``name``."""
+    """Decorator registering ``builder(input_shape, num_classes, **options) -> nn.Module`` under ``name``."""
 
     def decorator(fn):
         MODELS[name] = fn
@@ -42,19 +44,24 @@ def _with_classifier(features, input_shape, widths, num_classes):
     return nn.Sequential(*layers)
 
 
-def build_model(name, input_shape, num_classes):
+def build_model(name, input_shape, num_classes, **options):
     """
     :param str name: a registered model name.
     :param tuple input_shape: one example's shape, e.g. ``(1, 28, 28)``.
     :param int num_classes: output width.
-    :raises ValueError: unknown name, or an input too small for the architecture.
+    :param options: the builder's own options, e.g. ``widths=(3, 5, 16, 17)`` for ``lenet5``.
+    :raises ValueError: unknown name, bad options, or an input too small for the architecture.
     """
     if name not in MODELS:
         raise ValueError(f"Unknown model {name!r}; expected one of {sorted(MODELS)}")
     if not (isinstance(num_classes, int) and num_classes >= 2):
         raise ValueError(f"Expected num_classes >= 2 but got {num_classes!r}")
+    accepted = list(inspect.signature(MODELS[name]).parameters)[2:]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise TypeError(f"Model {name!r} takes the options {accepted} but got {unknown}")
     try:
-        net = MODELS[name](tuple(input_shape), num_classes)
+        net = MODELS[name](tuple(input_shape), num_classes, **options)
         with torch.no_grad():
             net.eval()(torch.zeros(2, *input_shape))
     except RuntimeError as error:
@@ -84,12 +91,21 @@ def lenet5_caffe(input_shape, num_classes):
 
 
 @register_model("lenet5")
-def lenet5(input_shape, num_classes):
-    """LeNet-5 (6-16-120-84): conv 6 (5×5, padded), pool, conv 16 (5×5), pool, FC 120-84."""
+def lenet5(input_shape, num_classes, widths=(6, 16, 120, 84)):
+    """
+    LeNet-5 (6-16-120-84): conv 6 (5×5, padded), pool, conv 16 (5×5), pool, FC 120-84.
+
+    :param widths: ``(conv1, conv2, fc1, fc2)`` output widths; a narrower LeNet-5 is what a
+        structured pruning of the default one can shrink it to (``benchmarks/frontier.py``).
+    """
     _needs_image("lenet5", input_shape)
-    features = [nn.Conv2d(input_shape[0], 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-                nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2)]
-    return _with_classifier(features, input_shape, [120, 84], num_classes)
+    widths = tuple(widths)
+    if len(widths) != 4 or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths):
+        raise ValueError(f"Expected widths to be four positive ints (conv1, conv2, fc1, fc2) but got {widths!r}")
+    c1, c2, f1, f2 = widths
+    features = [nn.Conv2d(input_shape[0], c1, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(c1, c2, 5), nn.ReLU(), nn.MaxPool2d(2)]
+    return _with_classifier(features, input_shape, [f1, f2], num_classes)
 
 
 @register_model("alexnet")

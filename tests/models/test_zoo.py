@@ -36,3 +36,27 @@ def test_input_shape_and_classes_follow_the_dataset():
 def test_models_that_do_not_fit(name, shape, match):
     with pytest.raises(ValueError, match=match):
         build_model(name, shape, 10)
+
+
+def test_lenet5_widths():
+    net = build_model("lenet5", (1, 28, 28), 10, widths=(3, 5, 16, 17))
+    assert [m.out_channels for m in net.modules() if isinstance(m, nn.Conv2d)] == [3, 5]
+    assert [(m.in_features, m.out_features) for m in net.modules() if isinstance(m, nn.Linear)] == [
+        (5 * 5 * 5, 16), (16, 17), (17, 10)]
+    assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("options,error,match", [
+    (dict(widths=(3, 5, 16)), ValueError, "four positive ints"),
+    (dict(widths=(3, 0, 16, 17)), ValueError, "four positive ints"),
+    (dict(widths=(3, 5.0, 16, 17)), ValueError, "four positive ints"),
+    (dict(depth=3), TypeError, r"takes the options \['widths'\] but got \['depth'\]"),
+], ids=["three", "zero", "float", "unknown"])
+def test_lenet5_bad_options(options, error, match):
+    with pytest.raises(error, match=match):
+        build_model("lenet5", (1, 28, 28), 10, **options)
+
+
+def test_options_of_a_model_without_any():
+    with pytest.raises(TypeError, match=r"takes the options \[\] but got \['widths'\]"):
+        build_model("lenet300", (1, 28, 28), 10, widths=(3, 5, 16, 17))

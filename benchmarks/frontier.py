@@ -1,0 +1,157 @@
+"""
+The error-FLOPs frontier of LeNet-5 trained from scratch: narrower LeNet-5s, each trained as long as
+the dense network of ``turbo.py``, over several seeds. A structured pruning of LeNet-5 ends at one of
+these widths; training that width from scratch ("Scratch-E" of Liu, Sun, Zhou, Huang and Darrell,
+*Rethinking the value of network pruning*, ICLR 2019) tells how accurate a network of that size gets
+on the data, and so whether an error target and a FLOPs target can be met together.
+
+    python benchmarks/frontier.py --out results [--quick] [--compare results/turbo.json]
+
+Rows: ``method`` ``dense`` (6-16-120-84) or ``scratch``, with the mean, standard deviation and
+per-seed test errors, the gap to the dense mean, the FLOPs reduction against the dense LeNet-5
+(multiply-accumulates counted by ``pyrocomp.pruning.prune_``) and the weights kept. ``--compare``
+draws the rows of a ``turbo.json`` (the compressed networks) on the same axes. Writes
+``OUT/frontier.json`` and ``OUT/frontier_<dataset>.png``.
+"""
+import copy
+import json
+import statistics
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+from common import SHARED_DATA, parser, print_table, setup, write_rows  # noqa: E402
+from pyrocomp.data import DataError, load_dataset  # noqa: E402
+from pyrocomp.infer import classification_error, train  # noqa: E402
+from pyrocomp.models import build_model  # noqa: E402
+from pyrocomp.pruning import prune_  # noqa: E402
+from turbo import EPOCHS  # noqa: E402
+
+DENSE = (6, 16, 120, 84)
+#: widths from the dense net down to 001's 3-5-16-17; those from 3-7-60-40 on cut FLOPs by >= 70 %
+WIDTHS = ["6-16-120-84", "4-8-30-30", "4-5-60-60", "4-4-60-60", "3-7-60-40", "3-6-60-60", "3-5-16-17", "2-8-60-60"]
+
+COLUMNS = [
+    ("dataset", "data", ""), ("method", "method", ""), ("widths", "widths", ""), ("architecture", "structure", ""),
+    ("flops_reduction_percent", "FLOPs red. %", ".1f"), ("wr_percent", "|w|/|w dense| %", ".2f"),
+    ("error", "error %", ".2f"), ("error_sd", "sd", ".2f"), ("error_gap", "gap to dense", "+.2f"),
+]
+
+
+def parse_widths(text):
+    try:
+        widths = tuple(int(w) for w in text.split("-"))
+    except ValueError:
+        raise ValueError(f"Expected widths like 3-5-16-17 but got {text!r}") from None
+    if len(widths) != 4 or min(widths) < 1:
+        raise ValueError(f"Expected four positive widths like 3-5-16-17 but got {text!r}")
+    return widths
+
+
+def structure(net, example):
+    """MACs, weights and the architecture string (the reports' convention) of a dense ``net``."""
+    layers = prune_(copy.deepcopy(net), example)
+    architecture = "-".join(str(l.out_units if l.kind == "Conv2d" else l.in_units) for l in layers)
+    return sum(l.macs for l in layers), sum(l.weights for l in layers), architecture
+
+
+def run_dataset(name, data, args):
+    epochs = args.epochs or sum(EPOCHS.get(name, EPOCHS["mnist5k"]))
+    example = data.train.tensors[0][:2]
+    dense_macs, dense_weights, _ = structure(build_model("lenet5", data.input_shape, data.num_classes), example)
+    rows = []
+    for text in args.widths:
+        widths = parse_widths(text)
+        errors, seconds = [], []
+        for seed in range(args.seed, args.seed + args.seeds):
+            torch.manual_seed(seed)
+            net = build_model("lenet5", data.input_shape, data.num_classes, widths=widths)
+            start = time.perf_counter()
+            train(net, data.train, epochs=epochs, lr=args.lr, batch_size=64, device=args.device, seed=seed,
+                  desc=f"{name} {text} seed {seed}")
+            seconds.append((time.perf_counter() - start) / epochs)
+            errors.append(100 * classification_error(net, data.test, args.device))
+            print(f"{name} {text} seed {seed}: error {errors[-1]:.2f} %", flush=True)
+        macs, weights, architecture = structure(net, example)
+        rows.append(dict(method="dense" if widths == DENSE else "scratch", model="lenet5", dataset=name,
+                         widths=text, architecture=architecture, error=statistics.mean(errors),
+                         error_sd=statistics.stdev(errors) if len(errors) > 1 else 0.0, errors=errors,
+                         flops_reduction_percent=100 * (1 - macs / dense_macs), wr_percent=100 * weights / dense_weights,
+                         epochs=epochs, lr=args.lr, seeds=list(range(args.seed, args.seed + args.seeds)),
+                         s_per_epoch=statistics.mean(seconds)))
+    dense = next((r["error"] for r in rows if r["method"] == "dense"), None)
+    for row in rows:
+        row["error_gap"] = None if dense is None else row["error"] - dense
+    return rows
+
+
+def plot(rows, compare, path, name):
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    dense = next((r for r in rows if r["method"] == "dense"), None)
+    ax.errorbar([r["flops_reduction_percent"] for r in rows], [r["error"] for r in rows],
+                yerr=[r["error_sd"] for r in rows], fmt="o", color="k", capsize=3, label="trained from scratch")
+    for r in rows:
+        ax.annotate(r["widths"], (r["flops_reduction_percent"], r["error"]), fontsize=7, xytext=(4, 4),
+                    textcoords="offset points")
+    for r in compare:
+        if r.get("dataset") == name and r.get("method") != "dense" and r.get("flops_reduction_percent") is not None:
+            ax.plot(r["flops_reduction_percent"], r["error"], "s", label=f"{r['method']} (compressed)")
+    if dense is not None:
+        ax.axhspan(dense["error"] - 0.5, dense["error"] + 0.5, color="tab:green", alpha=0.15,
+                   label="dense ± 0.5 points")
+    ax.axvline(70, color="tab:red", linestyle="--", label="FLOPs −70 %")
+    ax.set(xlabel="FLOPs reduction against LeNet-5 (%)", ylabel="test error (%)", title=f"LeNet-5 widths on {name}")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None):
+    p = parser(__doc__.strip().splitlines()[0])
+    p.add_argument("--data-dir", default=str(SHARED_DATA))
+    p.add_argument("--datasets", nargs="+", default=["mnist5k", "fashion-mnist"])
+    p.add_argument("--widths", nargs="+", default=WIDTHS, help="conv1-conv2-fc1-fc2 widths, e.g. 3-5-16-17")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per width, from --seed on")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="training epochs (default: the dense network's in turbo.py, pre-training + SVI + fine-tuning)")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--compare", default=None, help="a turbo.json whose compressed networks join the pictures")
+    args = p.parse_args(argv)
+    try:
+        for text in args.widths:
+            parse_widths(text)
+    except ValueError as error:
+        p.error(str(error))
+    if args.seeds < 1:
+        p.error(f"--seeds expects a positive count but got {args.seeds}")
+    compare = []
+    if args.compare:
+        try:
+            compare = json.loads(Path(args.compare).read_text())
+        except (OSError, ValueError) as error:
+            p.error(f"--compare {args.compare}: {error}")
+    if args.quick:
+        args.epochs, args.seeds, args.widths = 1, 2, args.widths[:2]
+    setup(args)
+    rows = []
+    for name in args.datasets:
+        try:
+            data = load_dataset(name, data_dir=args.data_dir if name != "mnist5k" else None, seed=args.seed)
+        except DataError as error:
+            print(f"skipping {name}: {error}")
+            continue
+        found = run_dataset(name, data, args)
+        plot(found, compare, Path(args.out) / f"frontier_{name}.png", name)
+        rows += found
+    print_table(rows, COLUMNS)
+    print(f"wrote {write_rows(args.out, 'frontier', rows)}")
+
+
+if __name__ == "__main__":
+    main()
