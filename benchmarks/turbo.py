@@ -18,6 +18,12 @@ Targets (issue: Turbo-VBI, after 001 Table II(a)): Turbo-VBI keeps <= 1.2 % of t
 with an error within 0.5 points of the dense net's, cuts FLOPs by >= 70 %, has a more compact
 pruned structure than group normal-Jeffreys, and BP costs <= 5 % of an epoch. Writes the
 kept-weight pictures to ``OUT/turbo_<dataset>_<method>.png``.
+
+``--scratch`` adds a row ``<method>-scratch`` per compressed network: its structure and mask with the
+weights drawn afresh (``pyrocomp.pruning.reinitialize_``) and trained as long as the dense network —
+the Scratch-E control of Liu et al. (ICLR 2019), which tells whether an error comes from the structure
+the compression chose or from the weights it left in it. ``benchmarks/frontier.py`` draws the
+networks of ``turbo.json`` on the error-FLOPs frontier of narrower LeNet-5s trained from scratch.
 """
 import copy
 import itertools
@@ -34,7 +40,7 @@ from pyrocomp.mrf import IsingSupport
 from pyrocomp.pipeline import compress_network
 from pyrocomp.plots import plot_masks, plot_message_change
 from pyrocomp.priors import TurboPrior, get_prior
-from pyrocomp.pruning import choose_sparsest
+from pyrocomp.pruning import choose_sparsest, reinitialize_
 
 COLUMNS = [
     ("dataset", "data", ""), ("method", "method", ""), ("error", "error %", ".2f"),
@@ -141,7 +147,21 @@ def run_dataset(name, data, args, out):
                                      and r.flops_reduction_percent >= 70 and (row["bp_fraction_of_epoch"] or 0) <= 0.05)
         rows.append(row)
         print(f"{name} {method}: error {row['error']:.2f} %, kept {r.wr_percent:.2f} %, {r.architecture}", flush=True)
+        if args.scratch:
+            rows.append(scratch_row(row, run.result.network, data, args.pretrain_epochs + epochs, args))
     return rows
+
+
+def scratch_row(row, network, data, epochs, args):
+    """The compressed ``network``'s structure and mask, weights drawn afresh, trained for ``epochs``."""
+    net = reinitialize_(copy.deepcopy(network), seed=args.seed)
+    train(net, data.train, epochs=epochs, lr=1e-3, batch_size=64, device=args.device, seed=args.seed,
+          keep_zeros=True, desc="scratch")
+    error = 100 * classification_error(net, data.test, args.device)
+    print(f"{row['dataset']} {row['method']}-scratch: error {error:.2f} %", flush=True)
+    return dict(method=f"{row['method']}-scratch", model="lenet5", dataset=row["dataset"], error=error,
+                wr_percent=row["wr_percent"], architecture=row["architecture"],
+                flops_reduction_percent=row["flops_reduction_percent"], epochs=epochs)
 
 
 def main(argv=None):
@@ -179,6 +199,8 @@ def main(argv=None):
     p.add_argument("--bp-every", type=int, default=1)
     p.add_argument("--bp-start", type=int, default=0)
     p.add_argument("--damping", type=float, default=0.0)
+    p.add_argument("--scratch", action="store_true",
+                   help="add each compressed network's structure and mask trained from fresh weights (Scratch-E)")
     args = p.parse_args(argv)
     for name in ("b", "kl_weight"):
         bad = [v for v in getattr(args, name) if not 0 < v < float("inf")]

@@ -14,6 +14,7 @@ from .criteria import (
 from .export import LayerStructure, prune_
 from .io import load_compressed, resize_to_state_dict_, save_compressed
 from .mixing_weights import mixing_weights
+from .reinitialize import reinitialize_
 from .layer_posterior import LayerPosterior, summarize
 from .report import CompressionReport, LayerReport
 
@@ -41,6 +42,7 @@ __all__ = [
     "resize_to_state_dict_",
     "save_compressed",
     "prune_",
+    "reinitialize_",
     "summarize",
     "weight_clusters",
 ]
