@@ -6,12 +6,14 @@ these widths; training that width from scratch ("Scratch-E" of Liu, Sun, Zhou, H
 on the data, and so whether an error target and a FLOPs target can be met together.
 
     python benchmarks/frontier.py --out results [--quick] [--compare results/turbo.json]
+    python benchmarks/frontier.py --out results --replot --compare results/turbo.json
 
 Rows: ``method`` ``dense`` (6-16-120-84) or ``scratch``, with the mean, standard deviation and
 per-seed test errors, the gap to the dense mean, the FLOPs reduction against the dense LeNet-5
 (multiply-accumulates counted by ``pyrocomp.pruning.prune_``) and the weights kept. ``--compare``
 draws the rows of a ``turbo.json`` (the compressed networks) on the same axes. Writes
-``OUT/frontier.json`` and ``OUT/frontier_<dataset>.png``.
+``OUT/frontier.json`` and ``OUT/frontier_<dataset>.png``; ``--replot`` draws the pictures again from
+``OUT/frontier.json`` without training.
 """
 import copy
 import json
@@ -100,7 +102,7 @@ def plot(rows, compare, path, name):
                     textcoords="offset points")
     for r in compare:
         if r.get("dataset") == name and r.get("method") != "dense" and r.get("flops_reduction_percent") is not None:
-            ax.plot(r["flops_reduction_percent"], r["error"], "s", label=f"{r['method']} (compressed)")
+            ax.plot(r["flops_reduction_percent"], r["error"], "s", label=r["method"])
     if dense is not None:
         ax.axhspan(dense["error"] - 0.5, dense["error"] + 0.5, color="tab:green", alpha=0.15,
                    label="dense ± 0.5 points")
@@ -110,6 +112,13 @@ def plot(rows, compare, path, name):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def read_rows(p, path, option):
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        p.error(f"{option}: cannot read rows from {path}: {error}")
 
 
 def main(argv=None):
@@ -122,6 +131,7 @@ def main(argv=None):
                    help="training epochs (default: the dense network's in turbo.py, pre-training + SVI + fine-tuning)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--compare", default=None, help="a turbo.json whose compressed networks join the pictures")
+    p.add_argument("--replot", action="store_true", help="draw the pictures from OUT/frontier.json, no training")
     args = p.parse_args(argv)
     try:
         for text in args.widths:
@@ -130,12 +140,13 @@ def main(argv=None):
         p.error(str(error))
     if args.seeds < 1:
         p.error(f"--seeds expects a positive count but got {args.seeds}")
-    compare = []
-    if args.compare:
-        try:
-            compare = json.loads(Path(args.compare).read_text())
-        except (OSError, ValueError) as error:
-            p.error(f"--compare {args.compare}: {error}")
+    compare = read_rows(p, args.compare, "--compare") if args.compare else []
+    if args.replot:
+        rows = read_rows(p, Path(args.out) / "frontier.json", "--replot")
+        for name in sorted({r["dataset"] for r in rows}):
+            plot([r for r in rows if r["dataset"] == name], compare, Path(args.out) / f"frontier_{name}.png", name)
+        print_table(rows, COLUMNS)
+        return
     if args.quick:
         args.epochs, args.seeds, args.widths = 1, 2, args.widths[:2]
     setup(args)
