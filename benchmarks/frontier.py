@@ -7,11 +7,15 @@ on the data, and so whether an error target and a FLOPs target can be met togeth
 
     python benchmarks/frontier.py --out results [--quick] [--compare results/turbo.json]
     python benchmarks/frontier.py --out results --replot --compare results/turbo.json
+    python benchmarks/frontier.py --out results --widths 3-7-60-40 --seeds 1 --compress vd turbo
 
 Rows: ``method`` ``dense`` (6-16-120-84) or ``scratch``, with the mean, standard deviation and
 per-seed test errors, the gap to the dense mean, the FLOPs reduction against the dense LeNet-5
 (multiply-accumulates counted by ``pyrocomp.pruning.prune_``) and the weights kept. ``--compare``
-draws the rows of a ``turbo.json`` (the compressed networks) on the same axes. Writes
+draws the rows of a ``turbo.json`` (the compressed networks) on the same axes. ``--compress vd turbo``
+also compresses each width's first trained network with those priors (``turbo.py``'s SVI and
+fine-tuning epochs and its Turbo-VBI defaults): a compression that starts from a structure already
+narrow enough, with weights and FLOPs counted against the dense LeNet-5. Writes
 ``OUT/frontier.json`` and ``OUT/frontier_<dataset>.png``; ``--replot`` draws the pictures again from
 ``OUT/frontier.json`` without training.
 """
@@ -31,6 +35,9 @@ from common import SHARED_DATA, parser, print_table, setup, write_rows  # noqa: 
 from pyrocomp.data import DataError, load_dataset  # noqa: E402
 from pyrocomp.infer import classification_error, train  # noqa: E402
 from pyrocomp.models import build_model  # noqa: E402
+from pyrocomp.mrf import IsingSupport  # noqa: E402
+from pyrocomp.pipeline import compress_network  # noqa: E402
+from pyrocomp.priors import TurboPrior, get_prior  # noqa: E402
 from pyrocomp.pruning import prune_  # noqa: E402
 from turbo import EPOCHS  # noqa: E402
 
@@ -62,6 +69,28 @@ def structure(net, example):
     return sum(l.macs for l in layers), sum(l.weights for l in layers), architecture
 
 
+def prior(method):
+    """``method``'s prior, Turbo-VBI with ``turbo.py``'s default transition probabilities."""
+    return TurboPrior(IsingSupport(0.3, 0.3)) if method == "turbo" else get_prior(method)
+
+
+def compressed_row(method, net, text, name, data, dense_macs, dense_weights, args):
+    """Compress the trained narrow ``net`` with ``method``; sizes against the dense LeNet-5."""
+    _, svi_epochs, finetune_epochs = EPOCHS.get(name, EPOCHS["mnist5k"])
+    if args.quick:
+        svi_epochs, finetune_epochs = 1, 1
+    run = compress_network(copy.deepcopy(net), prior(method), data, epochs=svi_epochs, lr=1e-3, batch_size=64,
+                           kl_warmup_epochs=0 if method == "turbo" else min(5, svi_epochs), finetune_epochs=finetune_epochs,
+                           finetune_lr=5e-4, device=args.device, seed=args.seed)
+    r = run.result.report
+    print(f"{name} {text} {method}: error {100 * r.error:.2f} %, {r.architecture}", flush=True)
+    return dict(method=method, model="lenet5", dataset=name, widths=text, architecture=r.architecture,
+                error=100 * r.error, error_sd=0.0, error_before_finetune=100 * r.error_before_finetune,
+                flops_reduction_percent=100 * (1 - r.macs_kept / dense_macs),
+                wr_percent=100 * r.weights_kept / dense_weights, epochs=svi_epochs, finetune_epochs=finetune_epochs,
+                start="trained narrow network")
+
+
 def run_dataset(name, data, args):
     epochs = args.epochs or sum(EPOCHS.get(name, EPOCHS["mnist5k"]))
     example = data.train.tensors[0][:2]
@@ -69,7 +98,7 @@ def run_dataset(name, data, args):
     rows = []
     for text in args.widths:
         widths = parse_widths(text)
-        errors, seconds = [], []
+        errors, seconds, first = [], [], None
         for seed in range(args.seed, args.seed + args.seeds):
             torch.manual_seed(seed)
             net = build_model("lenet5", data.input_shape, data.num_classes, widths=widths)
@@ -79,6 +108,7 @@ def run_dataset(name, data, args):
             seconds.append((time.perf_counter() - start) / epochs)
             errors.append(100 * classification_error(net, data.test, args.device))
             print(f"{name} {text} seed {seed}: error {errors[-1]:.2f} %", flush=True)
+            first = net if first is None else first
         macs, weights, architecture = structure(net, example)
         rows.append(dict(method="dense" if widths == DENSE else "scratch", model="lenet5", dataset=name,
                          widths=text, architecture=architecture, error=statistics.mean(errors),
@@ -86,6 +116,7 @@ def run_dataset(name, data, args):
                          flops_reduction_percent=100 * (1 - macs / dense_macs), wr_percent=100 * weights / dense_weights,
                          epochs=epochs, lr=args.lr, seeds=list(range(args.seed, args.seed + args.seeds)),
                          s_per_epoch=statistics.mean(seconds)))
+        rows += [compressed_row(m, first, text, name, data, dense_macs, dense_weights, args) for m in args.compress]
     dense = next((r["error"] for r in rows if r["method"] == "dense"), None)
     for row in rows:
         row["error_gap"] = None if dense is None else row["error"] - dense
@@ -95,8 +126,14 @@ def run_dataset(name, data, args):
 def plot(rows, compare, path, name):
     fig, ax = plt.subplots(figsize=(7, 4.5))
     dense = next((r for r in rows if r["method"] == "dense"), None)
+    compressed = [r for r in rows if r["method"] not in ("dense", "scratch")]
+    rows = [r for r in rows if r["method"] in ("dense", "scratch")]
     ax.errorbar([r["flops_reduction_percent"] for r in rows], [r["error"] for r in rows],
                 yerr=[r["error_sd"] for r in rows], fmt="o", color="k", capsize=3, label="trained from scratch")
+    for method in sorted({r["method"] for r in compressed}):
+        mine = [r for r in compressed if r["method"] == method]
+        ax.plot([r["flops_reduction_percent"] for r in mine], [r["error"] for r in mine], "^",
+                label=f"{method}, from a trained narrower LeNet-5")
     for r in rows:
         ax.annotate(r["widths"], (r["flops_reduction_percent"], r["error"]), fontsize=7, xytext=(4, 4),
                     textcoords="offset points")
@@ -131,6 +168,8 @@ def main(argv=None):
                    help="training epochs (default: the dense network's in turbo.py, pre-training + SVI + fine-tuning)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--compare", default=None, help="a turbo.json whose compressed networks join the pictures")
+    p.add_argument("--compress", nargs="*", default=[], choices=["vd", "group-nj", "turbo"],
+                   help="also compress each width's first trained network with these priors")
     p.add_argument("--replot", action="store_true", help="draw the pictures from OUT/frontier.json, no training")
     args = p.parse_args(argv)
     try:
