@@ -134,12 +134,16 @@ def plot(rows, compare, path, name):
         mine = [r for r in compressed if r["method"] == method]
         ax.plot([r["flops_reduction_percent"] for r in mine], [r["error"] for r in mine], "^",
                 label=f"{method}, from a trained narrower LeNet-5")
-    for r in rows:
-        ax.annotate(r["widths"], (r["flops_reduction_percent"], r["error"]), fontsize=7, xytext=(4, 4),
-                    textcoords="offset points")
+    for i, r in enumerate(sorted(rows, key=lambda r: r["flops_reduction_percent"])):
+        ax.annotate(r["widths"], (r["flops_reduction_percent"], r["error"]), fontsize=7,
+                    xytext=(-40, 8) if i % 2 else (5, -10), textcoords="offset points")
+    colours = {}
     for r in compare:
         if r.get("dataset") == name and r.get("method") != "dense" and r.get("flops_reduction_percent") is not None:
-            ax.plot(r["flops_reduction_percent"], r["error"], "s", label=r["method"])
+            scratch = r["method"].endswith("-scratch")  # hollow: the same mask trained from fresh weights
+            colour = colours.setdefault(r["method"].removesuffix("-scratch"), f"C{len(colours)}")
+            ax.plot(r["flops_reduction_percent"], r["error"], "s", label=r["method"], markersize=7, color=colour,
+                    markerfacecolor="none" if scratch else colour)
     if dense is not None:
         ax.axhspan(dense["error"] - 0.5, dense["error"] + 0.5, color="tab:green", alpha=0.15,
                    label="dense ± 0.5 points")
