@@ -25,7 +25,8 @@ test: $(STAMP)
 benchmarks: $(STAMP)
 	$(PY) benchmarks/priors.py --out results --threads 1
 	$(PY) benchmarks/elbo.py --out results --threads 1
-	$(PY) benchmarks/turbo.py --out results --threads 1
+	$(PY) benchmarks/turbo.py --out results --threads 1 --scratch
+	$(PY) benchmarks/frontier.py --out results --threads 1 --compare results/turbo.json
 	$(PY) benchmarks/mixture.py --out results --threads 1
 
 clean:

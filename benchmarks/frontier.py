@@ -45,6 +45,9 @@ DENSE = (6, 16, 120, 84)
 #: widths from the dense net down to 001's 3-5-16-17; those from 3-7-60-40 on cut FLOPs by >= 70 %
 WIDTHS = ["6-16-120-84", "4-8-30-30", "4-5-60-60", "4-4-60-60", "3-7-60-40", "3-6-60-60", "3-5-16-17", "2-8-60-60"]
 
+#: one colour per compression method, in every picture
+COLOURS = {"vd": "C0", "group-nj": "C1", "turbo": "C2"}
+
 COLUMNS = [
     ("dataset", "data", ""), ("method", "method", ""), ("widths", "widths", ""), ("architecture", "structure", ""),
     ("flops_reduction_percent", "FLOPs red. %", ".1f"), ("wr_percent", "|w|/|w dense| %", ".2f"),
@@ -133,15 +136,14 @@ def plot(rows, compare, path, name):
     for method in sorted({r["method"] for r in compressed}):
         mine = [r for r in compressed if r["method"] == method]
         ax.plot([r["flops_reduction_percent"] for r in mine], [r["error"] for r in mine], "^",
-                label=f"{method}, from a trained narrower LeNet-5")
+                color=COLOURS.get(method), label=f"{method}, from a trained narrower LeNet-5")
     for i, r in enumerate(sorted(rows, key=lambda r: r["flops_reduction_percent"])):
         ax.annotate(r["widths"], (r["flops_reduction_percent"], r["error"]), fontsize=7,
                     xytext=(-40, 8) if i % 2 else (5, -10), textcoords="offset points")
-    colours = {}
     for r in compare:
         if r.get("dataset") == name and r.get("method") != "dense" and r.get("flops_reduction_percent") is not None:
             scratch = r["method"].endswith("-scratch")  # hollow: the same mask trained from fresh weights
-            colour = colours.setdefault(r["method"].removesuffix("-scratch"), f"C{len(colours)}")
+            colour = COLOURS.get(r["method"].removesuffix("-scratch"), "C3")
             ax.plot(r["flops_reduction_percent"], r["error"], "s", label=r["method"], markersize=7, color=colour,
                     markerfacecolor="none" if scratch else colour)
     if dense is not None:
