@@ -9,7 +9,7 @@ on the data, and so whether an error target and a FLOPs target can be met togeth
     python benchmarks/frontier.py --out results --replot --compare results/turbo.json
     python benchmarks/frontier.py --out results --widths 3-7-60-40 --seeds 1 --compress vd turbo
 
-Rows: ``method`` ``dense`` (6-16-120-84) or ``scratch``, with the mean, standard deviation and
+Rows: ``method`` ``dense`` (6-16-120-84), ``scratch`` or, with ``--compress``, the prior's name, with the mean, standard deviation and
 per-seed test errors, the gap to the dense mean, the FLOPs reduction against the dense LeNet-5
 (multiply-accumulates counted by ``pyrocomp.pruning.prune_``) and the weights kept. ``--compare``
 draws the rows of a ``turbo.json`` (the compressed networks) on the same axes. ``--compress vd turbo``
@@ -185,6 +185,10 @@ def main(argv=None):
         p.error(str(error))
     if args.seeds < 1:
         p.error(f"--seeds expects a positive count but got {args.seeds}")
+    if args.epochs is not None and args.epochs < 1:
+        p.error(f"--epochs expects a positive count but got {args.epochs}")
+    if not 0 < args.lr < float("inf"):
+        p.error(f"--lr expects a positive finite number but got {args.lr}")
     compare = read_rows(p, args.compare, "--compare") if args.compare else []
     if args.replot:
         rows = read_rows(p, Path(args.out) / "frontier.json", "--replot")
