@@ -51,6 +51,7 @@ def build_model(name, input_shape, num_classes, **options):
     :param int num_classes: output width.
     :param options: the builder's own options, e.g. ``widths=(3, 5, 16, 17)`` for ``lenet5``.
     :raises ValueError: unknown name, bad options, or an input too small for the architecture.
+    :raises TypeError: an option the model's builder does not take.
     """
     if name not in MODELS:
         raise ValueError(f"Unknown model {name!r}; expected one of {sorted(MODELS)}")

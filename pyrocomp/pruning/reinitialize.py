@@ -16,18 +16,21 @@ def reinitialize_(net, seed=None):
 
     :param torch.nn.Module net: a plain network whose pruned weights are zero, e.g.
         :attr:`~pyrocomp.pruning.Compression.network`.
-    :param int seed: seeds the draw (``None``: torch's global generator as it is).
+    :param int seed: seeds the draw, leaving torch's random state as it was (``None``: the draw
+        uses and advances torch's global generator).
     :returns: ``net``, changed in place.
     """
     if not isinstance(net, nn.Module):
         raise TypeError(f"Expected a torch.nn.Module but got {type(net).__name__}")
-    if seed is not None:
-        torch.manual_seed(seed)
-    for module in net.modules():
-        if not hasattr(module, "reset_parameters"):
-            continue
-        mask = module.weight.ne(0) if isinstance(module, PRUNABLE) else None
-        module.reset_parameters()
-        if mask is not None:
-            module.weight.mul_(mask)
+    devices = sorted({p.device.index or 0 for p in net.parameters() if p.device.type == "cuda"})
+    with torch.random.fork_rng(devices=devices, enabled=seed is not None):
+        if seed is not None:
+            torch.manual_seed(seed)
+        for module in net.modules():
+            if not hasattr(module, "reset_parameters"):
+                continue
+            mask = module.weight.ne(0) if isinstance(module, PRUNABLE) else None
+            module.reset_parameters()
+            if mask is not None:
+                module.weight.mul_(mask)
     return net

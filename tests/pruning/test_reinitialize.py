@@ -36,8 +36,14 @@ def test_keeps_the_mask_and_redraws_the_kept_weights_from_the_layer_init():
     assert torch.equal(net[1].running_mean, torch.zeros(4))
 
 
-def test_a_seed_makes_it_repeatable():
-    a, b = reinitialize_(_pruned_net(), seed=3), reinitialize_(_pruned_net(), seed=3)
+def test_a_seed_makes_it_repeatable_and_leaves_the_global_generator_alone():
+    net = _pruned_net()
+    torch.manual_seed(11)
+    expected = torch.rand(3)
+    torch.manual_seed(11)
+    a = reinitialize_(net, seed=3)
+    assert torch.equal(torch.rand(3), expected)
+    b = reinitialize_(_pruned_net(), seed=3)
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
 
 
