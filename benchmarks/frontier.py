@@ -39,7 +39,7 @@ from pyrocomp.mrf import IsingSupport  # noqa: E402
 from pyrocomp.pipeline import compress_network  # noqa: E402
 from pyrocomp.priors import TurboPrior, get_prior  # noqa: E402
 from pyrocomp.pruning import prune_  # noqa: E402
-from turbo import EPOCHS  # noqa: E402
+from turbo import EPOCHS, TRANSITION  # noqa: E402
 
 DENSE = (6, 16, 120, 84)
 #: widths from the dense net down to 001's 3-5-16-17; those from 3-7-60-40 on cut FLOPs by >= 70 %
@@ -74,7 +74,7 @@ def structure(net, example):
 
 def prior(method):
     """``method``'s prior, Turbo-VBI with ``turbo.py``'s default transition probabilities."""
-    return TurboPrior(IsingSupport(0.3, 0.3)) if method == "turbo" else get_prior(method)
+    return TurboPrior(IsingSupport(TRANSITION, TRANSITION)) if method == "turbo" else get_prior(method)
 
 
 def compressed_row(method, net, text, name, data, dense_macs, dense_weights, args):

@@ -87,6 +87,9 @@ def fit_and_prune(net, prior, data, args, kl_warmup_epochs=0, kl_weight=1.0):
                             finetune_lr=args.finetune_lr, device=args.device, seed=args.seed)
 
 
+#: the default row and column transition probabilities p01 = p10 of the support MRF
+TRANSITION = 0.3
+
 #: (pre-training, SVI, fine-tuning) epochs per data set: Fashion-MNIST has 15 times the examples of
 #: ``mnist5k``, so fewer passes give more steps; fine-tuning is 001 §V's 15 epochs.
 EPOCHS = {"mnist5k": (20, 100, 15), "fashion-mnist": (5, 25, 15)}
@@ -175,8 +178,8 @@ def main(argv=None):
     p.add_argument("--kl-warmup-epochs", type=int, default=5)
     p.add_argument("--methods", nargs="+", default=["vd", "group-nj", "turbo"])
     p.add_argument("--datasets", nargs="+", default=["mnist5k", "fashion-mnist"])
-    p.add_argument("--p01", type=float, default=0.3)
-    p.add_argument("--p10", type=float, default=0.3)
+    p.add_argument("--p01", type=float, default=TRANSITION)
+    p.add_argument("--p10", type=float, default=TRANSITION)
     p.add_argument("--p01-col", type=float, default=None, help="column chains (default: --p01)")
     p.add_argument("--p10-col", type=float, default=None, help="column chains (default: --p10)")
     p.add_argument("--a", type=float, default=1.0)
