@@ -1,0 +1,74 @@
+"""The numerical helpers of the benchmark scripts, against hand-computed values."""
+import statistics
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+import frontier  # noqa: E402
+import mixture  # noqa: E402
+from pyrocomp.models import build_model  # noqa: E402
+
+
+def _lenet5_macs(c1, c2, f1, f2):
+    """LeNet-5's multiply-accumulates on 28×28 inputs, by hand: padded 5×5 conv to 28×28, pool, 5×5 conv
+    to 10×10, pool, then 25 c2 -> f1 -> f2 -> 10."""
+    return c1 * 25 * 28 * 28 + c2 * c1 * 25 * 10 * 10 + c2 * 25 * f1 + f1 * f2 + f2 * 10
+
+
+@pytest.mark.parametrize("widths", [(6, 16, 120, 84), (3, 5, 16, 17), (2, 8, 60, 60)], ids=str)
+def test_frontier_structure_counts_macs_weights_and_architecture(widths):
+    net = build_model("lenet5", (1, 28, 28), 10, widths=widths)
+    macs, weights, architecture = frontier.structure(net, torch.zeros(2, 1, 28, 28))
+    c1, c2, f1, f2 = widths
+    assert macs == _lenet5_macs(*widths)
+    assert weights == c1 * 25 + c2 * c1 * 25 + c2 * 25 * f1 + f1 * f2 + f2 * 10
+    assert architecture == f"{c1}-{c2}-{25 * c2}-{f1}-{f2}"
+
+
+def test_frontier_reduction_of_001s_structure():
+    # 001 Table II(a) reports 76.03 % for 3-5-16-17; by hand 1 - 98,742 / 416,520
+    assert _lenet5_macs(3, 5, 16, 17) == 98_742 and _lenet5_macs(6, 16, 120, 84) == 416_520
+    net, dense = (build_model("lenet5", (1, 28, 28), 10, widths=w) for w in [(3, 5, 16, 17), (6, 16, 120, 84)])
+    x = torch.zeros(2, 1, 28, 28)
+    reduction = 100 * (1 - frontier.structure(net, x)[0] / frontier.structure(dense, x)[0])
+    assert reduction == pytest.approx(100 * (1 - 98_742 / 416_520))
+
+
+@pytest.mark.parametrize("text,match", [("3-5-16", "four positive"), ("3-5-0-17", "four positive"),
+                                        ("3-5-x-17", "widths like")])
+def test_frontier_refuses_bad_widths(text, match):
+    with pytest.raises(ValueError, match=match):
+        frontier.parse_widths(text)
+
+
+def _row(seed, method, error, cr, architecture):
+    return dict(model="lenet300", seed=seed, method=method, error=error, cr_prune=cr, cr_bits=4 * cr,
+                wr_percent=100 / cr, architecture=architecture, middle=mixture.middle(architecture))
+
+
+def test_mixture_aggregate_means_and_judges_on_the_means():
+    rows = [
+        _row(0, "mixture", 6.0, 10.0, "784-200-80"), _row(1, "mixture", 6.2, 30.0, "784-100-80"),
+        _row(0, "horseshoe", 6.1, 20.0, "784-250-80"), _row(1, "horseshoe", 6.1, 20.0, "784-250-80"),
+        _row(0, "laplace", 7.0, 90.0, "784-90-80"), _row(1, "laplace", 7.0, 90.0, "784-90-80"),
+        _row(0, "normal-jeffreys", 5.0, 90.0, "784-90-80"), _row(1, "normal-jeffreys", 5.0, 90.0, "784-90-80"),
+        _row(0, "group-hs", 6.5, 5.0, "784-160-80"), _row(1, "group-hs", 6.5, 5.0, "784-160-80"),
+    ]
+    means = {r["method"]: r for r in mixture.aggregate(rows)}
+    mix = means["mixture"]
+    assert mix["seed"] == "mean" and mix["seeds"] == [0, 1]
+    assert mix["error"] == pytest.approx(6.1)
+    assert mix["error_sd"] == pytest.approx(statistics.stdev([6.0, 6.2]))
+    # the CR of the mean kept fraction: kept 10 % and 3.33 %, mean 6.67 %, CR 15 (not the mean ratio 20)
+    assert mix["cr_prune"] == pytest.approx(15.0)
+    assert mix["cr_bits"] == pytest.approx(60.0)
+    assert mix["wr_percent"] == pytest.approx(100 / 15)
+    assert mix["middle"] == 150
+    # within 0.3 points only the horseshoe (CR 20 > 15): the first target fails on the means
+    assert mix["target_met"] is False
+    rows = [dict(r, cr_prune=10.0) if r["method"] == "horseshoe" else r for r in rows]
+    assert {r["method"]: r for r in mixture.aggregate(rows)}["mixture"]["target_met"] is True  # 15 >= 10, 150 < 160
