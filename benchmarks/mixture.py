@@ -48,12 +48,16 @@ COLUMNS = [
     ("s_per_epoch", "s/epoch", ".2f"), ("criterion", "threshold", ""),
 ]
 COMPONENTS = ("horseshoe", "laplace", "normal-jeffreys")
+#: the global scale of the auxiliary form, in units of each layer's pretrained RMS: the local scales start
+#: about 100 global scales up, deep in the components' tails (group horseshoe's absolute 1e-3 starts
+#: LeNet-300-100's layers about 30 to 100 up)
+TAU0 = 0.01
 
 
-def priors(group, threshold, tau0):
-    out = {"mixture": MixturePrior(COMPONENTS, group=group, threshold=threshold, tau0=tau0)}
-    out.update({name: MixturePrior((name,), group=group, learn_concentration=False, threshold=threshold, tau0=tau0)
-                for name in COMPONENTS})
+def priors(group, threshold, tau0, auxiliary):
+    common = dict(group=group, threshold=threshold, tau0=tau0, auxiliary=auxiliary)
+    out = {"mixture": MixturePrior(COMPONENTS, **common)}
+    out.update({name: MixturePrior((name,), learn_concentration=False, **common) for name in COMPONENTS})
     out["group-hs"] = get_prior("group-hs")
     return out
 
@@ -73,7 +77,7 @@ def run_model(name, data, args):
     rows = [dict(method="dense", model=name, dataset="mnist5k", error=100 * dense_error, wr_percent=100.0,
                  cr_prune=1.0, cr_bits=1.0, s_per_epoch=plain_s,
                  validation_error=None if reference is None else 100 * reference)]
-    for method, prior in priors(args.group, args.threshold, args.tau0).items():
+    for method, prior in priors(args.group, args.threshold, args.tau0, args.form == "auxiliary").items():
         if method not in args.methods:
             continue
         run = compress_network(copy.deepcopy(net), prior, data, epochs=epochs, lr=args.lr,
@@ -87,6 +91,7 @@ def run_model(name, data, args):
                          architecture=r.architecture, cr_prune=r.cr_prune, cr_bits=r.cr_bits,
                          flops_reduction_percent=r.flops_reduction_percent,
                          s_per_epoch=run.timing["s_per_epoch_svi_only"], epochs=epochs,
+                         form=None if method == "group-hs" else args.form, tau0=None if method == "group-hs" else args.tau0,
                          **calibration_fields(run.calibration),
                          mixing_weights=mixing_weights(run.model, run.guide) if method == "mixture" else None))
         print(f"{name} {method}: error {100 * r.error:.2f} %, CR_prune {r.cr_prune:.1f}, {r.architecture}", flush=True)
@@ -153,14 +158,19 @@ def main(argv=None):
                    help="the validation error --calibrate counts from: the dense network's or each fit's unpruned one")
     p.add_argument("--threshold", type=float, default=3.0,
                    help="log dropout-rate threshold of the mixture and its single components without --calibrate")
+    p.add_argument("--form", choices=["auxiliary", "direct"], default="auxiliary",
+                   help="the components' form: auxiliary pairs z^2 = a b, or one log-normal scale (MixturePrior's auxiliary)")
     p.add_argument("--tau0", type=float, default=None,
-                   help="global half-Cauchy scale of the mixture and its single components (default: none)")
+                   help="global half-Cauchy scale of the mixture and its single components, in units of the layer's "
+                        f"pretrained RMS (default: {TAU0} with the auxiliary form, none with the direct form)")
     p.add_argument("--models", nargs="+", default=["lenet300", "lenet5-caffe"])
     p.add_argument("--seeds", type=int, default=1, help="runs per model, seeds --seed, --seed + 1, ...")
     p.add_argument("--methods", nargs="+", default=["mixture", *COMPONENTS, "group-hs"],
                    choices=["mixture", *COMPONENTS, "group-hs"], help="a subset, for trials; targets need all")
     args = p.parse_args(argv)
     args.epochs = {"lenet300": args.epochs_lenet300, "lenet5-caffe": args.epochs_lenet5}
+    if args.tau0 is None and args.form == "auxiliary":
+        args.tau0 = TAU0
     if args.quick:
         args.pretrain_epochs, args.finetune_epochs, args.kl_warmup_epochs = 1, 1, 1
         args.epochs = {"lenet300": 2, "lenet5-caffe": 1}

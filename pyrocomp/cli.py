@@ -149,6 +149,8 @@ def build_parser():
     m.add_argument("--fixed-concentration", action="store_true", help="do not learn the Dirichlet concentration")
     m.add_argument("--tau0", type=float, default=None,
                    help="scale of a global half-Cauchy scale per layer, in units of its pretrained RMS (default: none)")
+    m.add_argument("--auxiliary", action="store_true",
+                   help="write every component through two auxiliary variables, z^2 = a b (with --tau0: whole units go)")
     return parser
 
 
@@ -157,7 +159,7 @@ def _mixture_prior(args):
     return MixturePrior(args.components, group=None if args.group == "none" else args.group,
                         concentration=args.concentration, learn_concentration=not args.fixed_concentration,
                         block=tuple(args.block) if args.block else None, coupling=args.coupling,
-                        block_variance=args.block_variance, tau0=args.tau0, **kwargs)
+                        block_variance=args.block_variance, tau0=args.tau0, auxiliary=args.auxiliary, **kwargs)
 
 
 def _turbo_prior(args):

@@ -1,6 +1,6 @@
 r"""
 Distributions of a Gaussian scale :math:`z` (:math:`w \mid z \sim \mathcal{N}(0, z^2)`) for the
-mixture priors of paper 000: the components and their finite mixture.
+mixture priors of paper 000: the components, their auxiliary-variable form and their finite mixture.
 """
 import math
 
@@ -74,6 +74,49 @@ def component_log_probs(components, value):
     return torch.stack(out, dim=-1)
 
 
+class ProductScale(TorchDistribution):
+    r"""
+    A squared Gaussian scale written as a product of two positive auxiliary variables,
+    :math:`z^2 = a\,b`, with
+
+    .. math:: b \sim p(b), \qquad a \mid b \sim p(a \mid b),
+
+    the value being the pair :math:`(a, b)` (last dimension, size 2). With log-normal posteriors on
+    :math:`a` and :math:`b` this is the auxiliary form Bayesian Compression gives the half-Cauchy
+    (Louizos et al. 2017, §3.2: :math:`a \sim \mathrm{Gamma}(\tfrac12, 1)`,
+    :math:`b \sim \mathrm{InvGamma}(\tfrac12, 1)`); the generalised beta mixtures of Gaussians
+    (Armagan, Dunson and Clyde, NIPS 2011) write the other scale mixtures the same way. See
+    :data:`~pyrocomp.priors.mixture.AUXILIARY_COMPONENTS`.
+
+    :param b: the distribution of :math:`b`.
+    :param callable a_given_b: ``b -> `` the distribution of :math:`a` given :math:`b`.
+    """
+
+    arg_constraints = {}
+    support = constraints.independent(constraints.positive, 1)
+    has_rsample = False
+
+    def __init__(self, b, a_given_b, validate_args=None):
+        self.b, self.a_given_b = b, a_given_b
+        super().__init__(b.batch_shape, torch.Size([2]), validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        return ProductScale(self.b.expand(batch_shape), self.a_given_b)
+
+    def log_prob(self, value):
+        a, b = value[..., 0], value[..., 1]
+        return self.b.log_prob(b) + self.a_given_b(b).log_prob(a)
+
+    def sample(self, sample_shape=torch.Size()):
+        with torch.no_grad():
+            b = self.b.sample(sample_shape)
+            return torch.stack([self.a_given_b(b).expand(b.shape).sample(), b], -1)
+
+    def squared_scale(self, sample_shape=torch.Size()):
+        """Draws of :math:`z^2 = a b`."""
+        return self.sample(sample_shape).prod(-1)
+
+
 class ScaleMixture(TorchDistribution):
     r"""
     A finite mixture of scale distributions (paper 000 §III-A),
@@ -82,23 +125,31 @@ class ScaleMixture(TorchDistribution):
 
     the discrete component marginalised in closed form (``log_prob`` is a log-sum-exp over
     components). Components may be of different families; values outside a component's
-    support get zero density from it.
+    support get zero density from it. Components may have an event shape (all the same), e.g.
+    the pairs of :class:`ProductScale`: the mixture is then over the joint density of the pair.
 
     :param torch.Tensor mixing_weights: :math:`\boldsymbol\pi`, last dimension the components.
     :param list components: distributions of the scale, all of the same batch shape.
     """
 
     arg_constraints = {"mixing_weights": constraints.simplex}
-    support = constraints.positive
     has_rsample = False
 
     def __init__(self, mixing_weights, components, validate_args=None):
         if len(components) != mixing_weights.shape[-1]:
             raise ValueError(f"Expected {mixing_weights.shape[-1]} components but got {len(components)}")
+        event_shapes = {tuple(c.event_shape) for c in components}
+        if len(event_shapes) != 1:
+            raise ValueError(f"Expected components of one event shape but got {sorted(event_shapes)}")
         self.mixing_weights = mixing_weights
         self.components = list(components)
         batch_shape = torch.broadcast_shapes(mixing_weights.shape[:-1], *(c.batch_shape for c in components))
-        super().__init__(batch_shape, validate_args=validate_args)
+        super().__init__(batch_shape, components[0].event_shape, validate_args=validate_args)
+
+    @constraints.dependent_property(is_discrete=False)
+    def support(self):
+        n = len(self.event_shape)
+        return constraints.independent(constraints.positive, n) if n else constraints.positive
 
     def expand(self, batch_shape, _instance=None):
         shape = torch.Size(batch_shape)
@@ -113,17 +164,25 @@ class ScaleMixture(TorchDistribution):
         return torch.logsumexp(self.mixing_weights.clamp_min(torch.finfo(value.dtype).tiny).log()
                                + self.component_log_prob(value), dim=-1)
 
+    def _pick(self, stacked, k):
+        # stacked: (*batch, K, *event); k: (*batch) component indices
+        event = len(self.event_shape)
+        index = k.reshape(k.shape + (1,) * (event + 1)).expand(k.shape + (1,) + stacked.shape[k.dim() + 1:])
+        return stacked.gather(k.dim(), index).squeeze(k.dim())
+
     def sample(self, sample_shape=torch.Size()):
         with torch.no_grad():
-            shape = self._extended_shape(sample_shape)
+            shape = torch.Size(sample_shape) + self.batch_shape
             k = Categorical(self.mixing_weights.expand(shape + self.mixing_weights.shape[-1:])).sample()
-            draws = torch.stack([c.sample(sample_shape).expand(shape) for c in self.components], dim=-1)
-            return draws.gather(-1, k.unsqueeze(-1)).squeeze(-1)
+            draws = torch.stack([c.sample(sample_shape).expand(shape + self.event_shape) for c in self.components],
+                                dim=len(shape))
+            return self._pick(draws, k)
 
     @property
     def mean(self):
-        means = torch.stack([c.mean.expand(self.batch_shape) for c in self.components], -1)
-        return (self.mixing_weights * means).sum(-1)
+        means = torch.stack([c.mean.expand(self.batch_shape + self.event_shape) for c in self.components], len(self.batch_shape))
+        weights = self.mixing_weights.expand(self.batch_shape + self.mixing_weights.shape[-1:])
+        return (weights.reshape(weights.shape + (1,) * len(self.event_shape)) * means).sum(len(self.batch_shape))
 
 
 class ComponentScale(TorchDistribution):

@@ -120,8 +120,13 @@ class MeanFieldNormal(Posterior):
 
 @register_posterior(support=constraints.positive)
 @register_posterior(support=constraints.nonnegative)
+@register_posterior(support=constraints.independent(constraints.positive, 1))
 class LogNormalPosterior(Posterior):
-    r""":math:`q(x) = \log\mathcal{N}(m, s^2)` for positive sites; starts with median at ``init``."""
+    r"""
+    :math:`q(x) = \log\mathcal{N}(m, s^2)`, independent over the elements, for positive sites
+    (also vectors of positive values such as the auxiliary pairs of
+    :class:`~pyrocomp.distributions.ProductScale`); starts with median at ``init``.
+    """
 
     def __init__(self, prior, init, init_scale):
         super().__init__(prior, init, init_scale)

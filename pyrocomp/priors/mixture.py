@@ -7,7 +7,7 @@ from torch import nn
 from pyro.distributions import TransformedDistribution
 from torch.distributions.transforms import PowerTransform
 
-from pyrocomp.distributions import Rayleigh, ScaleMixture
+from pyrocomp.distributions import ProductScale, Rayleigh, ScaleMixture
 from pyrocomp.mrf.layout import from_grid, to_grid
 
 from .prior import Prior, centred_normal, positive, register_prior
@@ -15,13 +15,21 @@ from .prior import Prior, centred_normal, positive, register_prior
 #: scale-mixture components: name -> ``f(unit) -> distribution of the scale z``, ``unit`` the
 #: layer's pretrained RMS weight; extend with :func:`register_component`.
 COMPONENTS = {}
+#: the same components in auxiliary form: name -> ``f(like) ->`` :class:`~pyrocomp.distributions.ProductScale`
+#: of the pair :math:`(a, b)` with :math:`(z / \text{unit})^2 = a b`, of the shape of the tensor ``like``;
+#: extend with ``register_component(name, auxiliary=True)``.
+AUXILIARY_COMPONENTS = {}
 
 
-def register_component(name):
-    """Decorator registering a scale-mixture component ``f(unit) -> distribution of the scale`` for :class:`MixturePrior`."""
+def register_component(name, auxiliary=False):
+    """
+    Decorator registering a scale-mixture component for :class:`MixturePrior`: ``f(unit) ->``
+    the distribution of the scale, or with ``auxiliary=True`` ``f(like) ->`` the
+    :class:`~pyrocomp.distributions.ProductScale` of its auxiliary pair in units of 1.
+    """
 
     def decorator(fn):
-        COMPONENTS[name] = fn
+        (AUXILIARY_COMPONENTS if auxiliary else COMPONENTS)[name] = fn
         return fn
 
     return decorator
@@ -50,6 +58,38 @@ def normal_jeffreys(unit, eps=1e-2):
     """
     return TransformedDistribution(dist.Gamma(torch.full_like(unit, eps), eps * unit.pow(2)),
                                    [PowerTransform(torch.tensor(-0.5, dtype=unit.dtype, device=unit.device))])
+
+
+@register_component("horseshoe", auxiliary=True)
+def horseshoe_auxiliary(like):
+    r"""Horseshoe: :math:`a \sim \mathrm{Gamma}(\tfrac12, 1)`, :math:`b \sim \mathrm{InvGamma}(\tfrac12, 1)`,
+    so that :math:`\sqrt{ab} \sim \mathrm{C}^+(0, 1)` (Bayesian Compression's decomposition)."""
+    half, one = torch.full_like(like, 0.5), torch.ones_like(like)
+    gamma = dist.Gamma(half, one)
+    return ProductScale(dist.InverseGamma(half, one), lambda b: gamma)
+
+
+@register_component("laplace", auxiliary=True)
+def laplace_auxiliary(like):
+    r"""Laplace: :math:`b \sim \mathrm{InvGamma}(\tfrac12, 1)` and :math:`a \mid b \sim \mathrm{Exp}(b / 2)`, so
+    that :math:`ab \sim \mathrm{Exp}(\tfrac12)` whatever :math:`b`: the scale is exactly the Rayleigh of
+    :func:`laplace` (unit 1), and :math:`a` has an exponential tail as in the other components."""
+    half, one = torch.full_like(like, 0.5), torch.ones_like(like)
+    return ProductScale(dist.InverseGamma(half, one), lambda b: dist.Exponential(b / 2))
+
+
+@register_component("normal-jeffreys", auxiliary=True)
+def normal_jeffreys_auxiliary(like, eps=1e-2):
+    r"""
+    Normal-Jeffreys: :math:`a \sim \mathrm{Gamma}(\epsilon, 1)`, :math:`b \sim \mathrm{InvGamma}(\epsilon, 1)`,
+    so that :math:`z^2 = ab` is beta-prime :math:`(\epsilon, \epsilon)`,
+    :math:`p(z) \propto z^{2\epsilon - 1} (1 + z^2)^{-2\epsilon}`, which tends to :math:`1/z` as
+    :math:`\epsilon \to 0` (Armagan, Dunson and Clyde 2011: the normal-Jeffreys member of the
+    generalised beta mixtures of Gaussians).
+    """
+    eps, one = torch.full_like(like, eps), torch.ones_like(like)
+    gamma = dist.Gamma(eps, one)
+    return ProductScale(dist.InverseGamma(eps, one), lambda b: gamma)
 
 
 @register_prior("mixture")
@@ -97,7 +137,18 @@ class MixturePrior(Prior):
     Bayesian Compression's group horseshoe (Louizos et al. 2017, §3.2), which lets the data shrink a
     whole layer's groups together.
 
-    :param components: names in :data:`COMPONENTS`.
+    **Auxiliary form**: with ``auxiliary=True`` every component is written through two positive
+    auxiliary variables whose product is the squared scale, :math:`(z / u)^2 = a b`
+    (:data:`AUXILIARY_COMPONENTS`, :class:`~pyrocomp.distributions.ProductScale`), the site
+    ``{name}.scale`` holds the pairs :math:`(a, b)` (a last dimension of size 2), each with a
+    log-normal posterior, and the mixture is over their joint density — the form Bayesian
+    Compression gives its group horseshoe, extended to every component as in the generalised beta
+    mixtures of Gaussians (Armagan, Dunson and Clyde, NIPS 2011); the global scale is then the
+    horseshoe's pair too, :math:`\tau = \tau_0 u \sqrt{a_\tau b_\tau}`. Every component has a factor
+    :math:`a` with an exponential tail; started deep in it (a small ``tau0``), the groups the data do
+    not hold up shrink together, which removes whole units (see ``docs/mixture.md``).
+
+    :param components: names in :data:`COMPONENTS` (:data:`AUXILIARY_COMPONENTS` with ``auxiliary``).
     :param group: ``"in"``, ``"out"``, ``"layer"`` or ``None``.
     :param float concentration: initial Dirichlet concentration of every component.
     :param bool learn_concentration: learn :math:`\alpha` by type-II maximum likelihood.
@@ -106,14 +157,19 @@ class MixturePrior(Prior):
     :param float block_variance: :math:`\gamma` (0: off).
     :param float tau0: scale of the global half-Cauchy (``None``: no global scale).
     :param float threshold: log dropout-rate threshold of the marginal weight posterior.
+    :param bool auxiliary: write the components in auxiliary form.
     """
 
     def __init__(self, components=("horseshoe", "laplace", "normal-jeffreys"), group="in", concentration=1.0,
-                 learn_concentration=True, block=None, coupling=0.3, block_variance=0.0, threshold=3.0, tau0=None):
+                 learn_concentration=True, block=None, coupling=0.3, block_variance=0.0, threshold=3.0, tau0=None,
+                 auxiliary=False):
         components = tuple(components)
-        unknown = [c for c in components if c not in COMPONENTS]
+        registry = AUXILIARY_COMPONENTS if auxiliary else COMPONENTS
+        unknown = [c for c in components if c not in registry]
         if not components or unknown:
-            raise ValueError(f"Expected components among {sorted(COMPONENTS)} but got {list(components)}")
+            form = " in auxiliary form" if auxiliary else ""
+            raise ValueError(f"Expected components{form} among {sorted(registry)} but got {list(components)}")
+        self.auxiliary = bool(auxiliary)
         if group not in ("in", "out", "layer", None):
             raise ValueError(f"Expected group in ('in', 'out', 'layer', None) but got {group!r}")
         if block is not None:
@@ -156,14 +212,27 @@ class MixturePrior(Prior):
         if self.tau0 is not None:
             ones = (1,) * len(shape)
             tau_scale = self.tau0 * unit.expand(ones)
-            tau = pyro.sample(f"{name}.global_scale", dist.HalfCauchy(tau_scale).to_event(len(ones)),
-                              infer={"init": tau_scale})
+            if self.auxiliary:  # tau / tau_scale = sqrt(a b), the horseshoe's pair, started at a = b = 1
+                one = torch.ones_like(tau_scale)
+                pair = pyro.sample(f"{name}.global_scale", horseshoe_auxiliary(one).to_event(len(ones)),
+                                   infer={"init": torch.stack([one, one], -1)})
+                tau = tau_scale * pair.prod(-1).sqrt()
+            else:
+                tau = pyro.sample(f"{name}.global_scale", dist.HalfCauchy(tau_scale).to_event(len(ones)),
+                                  infer={"init": tau_scale})
             # local scales in units of tau, starting where tau * z is the pretrained RMS: with a small
             # tau0 they start in the components' tails, which pull the irrelevant groups down
             init, unit = init / tau_scale, torch.ones_like(unit)
-        components = [COMPONENTS[c](unit.expand(shape)) for c in self.components]
-        z = pyro.sample(f"{name}.scale", ScaleMixture(pi.expand(shape + pi.shape[-1:]), components).to_event(len(shape)),
-                        infer={"init": init})
+        pi = pi.expand(shape + pi.shape[-1:])
+        if self.auxiliary:
+            # the guide starts every pair at a = (init / unit)^2, b = 1
+            components = [AUXILIARY_COMPONENTS[c](init) for c in self.components]
+            pair = torch.stack([(init / unit).pow(2), torch.ones_like(init)], -1)
+            ab = pyro.sample(f"{name}.scale", ScaleMixture(pi, components).to_event(len(shape)), infer={"init": pair})
+            z = unit * ab.prod(-1).sqrt()
+        else:
+            components = [COMPONENTS[c](unit.expand(shape)) for c in self.components]
+            z = pyro.sample(f"{name}.scale", ScaleMixture(pi, components).to_event(len(shape)), infer={"init": init})
         if tau is not None:
             z = tau * z
         scale = z.expand(layer.weight_shape) if self.block is None else self._coupled(z, layer)

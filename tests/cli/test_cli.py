@@ -123,10 +123,11 @@ def test_turbo_end_to_end_on_mnist5k(tmp_path):
     assert (tmp_path / "message_change.png").stat().st_size > 0
 
 
-def test_mixture_on_breast_cancer_reports_mixing_weights(tmp_path):
+@pytest.mark.parametrize("form", [[], ["--auxiliary"]])
+def test_mixture_on_breast_cancer_reports_mixing_weights(tmp_path, form):
     status = main(["compress", "--model", "lenet300", "--prior", "mixture", "--dataset", "breast-cancer",
                    "--pretrain-epochs", "2", "--epochs", "2", "--group", "out", "--tau0", "0.1", "--out", str(tmp_path),
-                   "--quiet"])
+                   "--quiet", *form])
     assert status == 0
     report = json.loads((tmp_path / "report.json").read_text())
     weights = report["mixing_weights"]

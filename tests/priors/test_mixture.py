@@ -123,14 +123,16 @@ def single_component_problem(component, seed=0):
     return x, y
 
 
+@pytest.mark.parametrize("auxiliary", [False, True])
 @pytest.mark.parametrize("component", ["horseshoe", "laplace"])
-def test_mixing_weights_concentrate_on_the_true_component(component):
+def test_mixing_weights_concentrate_on_the_true_component(component, auxiliary):
     x, y = single_component_problem(component)
     net = nn.Linear(30, 20, bias=False)
     with torch.no_grad():
         net.weight.copy_(torch.linalg.lstsq(x, y).solution.t())
     pyro.set_rng_seed(0)
-    model = BayesianNetwork(net, MixturePrior(group=None), likelihood=GaussianLikelihood(0.05), dataset_size=len(x))
+    model = BayesianNetwork(net, MixturePrior(group=None, auxiliary=auxiliary), likelihood=GaussianLikelihood(0.05),
+                            dataset_size=len(x))
     guide = AutoCompressionGuide(model)
     fit(model, guide, (x, y), epochs=150, lr=5e-2, batch_size=len(x), progress=False)
     weights = mixing_weights(model, guide)["0"]
@@ -188,3 +190,70 @@ def test_global_scale_multiplies_the_local_scales():
     assert torch.allclose(tau0, torch.tensor(0.1 * rms), rtol=1e-5)
     group_rms = net[0].weight.detach().pow(2).mean(0, keepdim=True).sqrt()
     assert torch.allclose(tau0 * guide.posteriors["0/scale"].loc.exp(), group_rms, rtol=1e-5)
+
+
+def auxiliary(name, like):
+    from pyrocomp.priors.mixture import AUXILIARY_COMPONENTS
+
+    return AUXILIARY_COMPONENTS[name](like)
+
+
+@pytest.mark.parametrize("name,density", [
+    ("horseshoe", lambda v: stats.halfcauchy.pdf(math.sqrt(v)) / (2 * math.sqrt(v))),
+    ("laplace", lambda v: stats.expon(scale=2.0).pdf(v)),  # z^2 ~ Exp(1/2): the Rayleigh(1) scale
+    ("normal-jeffreys", lambda v: stats.betaprime(0.05, 0.05).pdf(v)),
+])
+def test_auxiliary_components_have_the_intended_squared_scale(name, density):
+    # p(v) of v = a b is the integral over b of p(b) p(a = v / b | b) / b, i.e. over t = log b of
+    # p(b) p(a = v / b | b); the normal-Jeffreys integrand decays like exp(-2 eps t), hence eps = 0.05
+    from pyrocomp.priors.mixture import AUXILIARY_COMPONENTS
+
+    component = AUXILIARY_COMPONENTS[name](d(1.0), **({"eps": 0.05} if name == "normal-jeffreys" else {}))
+
+    def integrand(log_b, v):
+        b = math.exp(log_b)
+        return math.exp(float(component.log_prob(d([v / b, b]))))
+
+    pieces = [(-60, -5), (-5, 5), (5, 60), (60, 400)]
+    for v in [0.01, 0.5, 3.0]:
+        marginal = sum(integrate.quad(integrand, lo, hi, args=(v,), limit=400)[0] for lo, hi in pieces)
+        assert marginal == pytest.approx(density(v), rel=1e-5), (name, v)
+
+
+def test_auxiliary_mixture_density_and_draws():
+    torch.manual_seed(0)
+    pi = d([0.3, 0.7])
+    mixture = ScaleMixture(pi, [auxiliary("horseshoe", d([1.0])), auxiliary("laplace", d([1.0]))])
+    assert mixture.event_shape == (2,) and mixture.batch_shape == (1,)
+    pairs = d([[[0.2, 3.0]], [[1.5, 0.1]]])
+    explicit = sum(p * c.log_prob(pairs).exp() for p, c in zip(pi, mixture.components))
+    assert torch.allclose(mixture.log_prob(pairs).exp(), explicit)
+    # draws of sqrt(a b) follow the mixture of the half-Cauchy and the Rayleigh
+    draws = mixture.sample((20_000,))
+    assert draws.shape == (20_000, 1, 2) and bool((draws > 0).all())
+    z = draws.prod(-1).sqrt().reshape(-1).numpy()
+    cdf = lambda x: 0.3 * stats.halfcauchy.cdf(x) + 0.7 * stats.rayleigh.cdf(x)  # noqa: E731
+    assert stats.kstest(z, cdf).pvalue > 1e-3
+
+
+def test_auxiliary_form_sites_and_guide_start():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 4))
+    model = BayesianNetwork(net, MixturePrior(group="in", tau0=0.1, auxiliary=True))
+    rms = float(net[0].weight.detach().pow(2).mean().sqrt())
+    trace = pyro.poutine.trace(model.sample_latents).get_trace()
+    tau_pair, pair = trace.nodes["0.global_scale"]["value"], trace.nodes["0.scale"]["value"]
+    assert tau_pair.shape == (1, 1, 2) and pair.shape == (1, 6, 2)
+    tau = 0.1 * rms * tau_pair.prod(-1).sqrt()  # tau0 * RMS * sqrt(a b)
+    weight = trace.nodes["0.weight"]["fn"].base_dist
+    assert torch.allclose(weight.scale, (tau * pair.prod(-1).sqrt()).expand(4, 6))
+    guide = AutoCompressionGuide(model)
+    posterior = guide.posteriors["0/scale"]
+    assert posterior.loc.shape == (1, 6, 2)
+    # the guide starts tau at tau0 * RMS (a = b = 1) and tau * sqrt(a b) at each group's pretrained RMS, with b = 1
+    assert torch.allclose(guide.posteriors["0/global_scale"].loc, torch.zeros(1, 1, 2), atol=1e-6)
+    start = 0.1 * rms * posterior.loc.exp().prod(-1).sqrt()
+    assert torch.allclose(start, net[0].weight.detach().pow(2).mean(0, keepdim=True).sqrt(), rtol=1e-5)
+    assert torch.allclose(posterior.loc[..., 1], torch.zeros(1, 6), atol=1e-6)
+    with pytest.raises(ValueError, match="auxiliary form"):
+        MixturePrior(components=("horseshoe", "student"), auxiliary=True)
