@@ -12,6 +12,10 @@ network's (``--reference dense``: one error for every method, but a fit whose un
 already worse than the dense one then has no admissible threshold and falls back to its most accurate
 candidate). The test set chooses nothing.
 
+The mixture and its single components are ``MixturePrior`` in auxiliary form (``--form auxiliary``: each
+component's squared scale a product of two auxiliaries with log-normal posteriors) with a global scale
+``--tau0`` (in units of each layer's pretrained RMS); ``--form direct`` gives each scale one log-normal.
+
     python benchmarks/mixture.py --out results [--quick] [--seeds 3]
 
 With ``--seeds N`` every model runs once per seed (another split of the embedded digits, another
