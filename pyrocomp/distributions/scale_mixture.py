@@ -117,6 +117,23 @@ class ProductScale(TorchDistribution):
         return self.sample(sample_shape).prod(-1)
 
 
+def _positive(event_shape):
+    return constraints.independent(constraints.positive, len(event_shape)) if len(event_shape) else constraints.positive
+
+
+def _component_draws(components, sample_shape, shape, event_shape):
+    # one draw of every component, stacked along a dimension before the event dimensions
+    return torch.stack([c.sample(sample_shape).expand(shape + event_shape) for c in components], dim=len(shape))
+
+
+def _select_component(stacked, k):
+    """``stacked[..., k, *event]``: the draw of component ``k`` (integer tensor of the leading shape) from
+    draws stacked along the dimension after ``k``'s."""
+    dim = k.dim()
+    index = k.reshape(k.shape + (1,) * (stacked.dim() - dim)).expand(k.shape + (1,) + stacked.shape[dim + 1:])
+    return stacked.gather(dim, index).squeeze(dim)
+
+
 class ScaleMixture(TorchDistribution):
     r"""
     A finite mixture of scale distributions (paper 000 §III-A),
@@ -148,8 +165,7 @@ class ScaleMixture(TorchDistribution):
 
     @constraints.dependent_property(is_discrete=False)
     def support(self):
-        n = len(self.event_shape)
-        return constraints.independent(constraints.positive, n) if n else constraints.positive
+        return _positive(self.event_shape)
 
     def expand(self, batch_shape, _instance=None):
         shape = torch.Size(batch_shape)
@@ -164,19 +180,11 @@ class ScaleMixture(TorchDistribution):
         return torch.logsumexp(self.mixing_weights.clamp_min(torch.finfo(value.dtype).tiny).log()
                                + self.component_log_prob(value), dim=-1)
 
-    def _pick(self, stacked, k):
-        # stacked: (*batch, K, *event); k: (*batch) component indices
-        event = len(self.event_shape)
-        index = k.reshape(k.shape + (1,) * (event + 1)).expand(k.shape + (1,) + stacked.shape[k.dim() + 1:])
-        return stacked.gather(k.dim(), index).squeeze(k.dim())
-
     def sample(self, sample_shape=torch.Size()):
         with torch.no_grad():
             shape = torch.Size(sample_shape) + self.batch_shape
             k = Categorical(self.mixing_weights.expand(shape + self.mixing_weights.shape[-1:])).sample()
-            draws = torch.stack([c.sample(sample_shape).expand(shape + self.event_shape) for c in self.components],
-                                dim=len(shape))
-            return self._pick(draws, k)
+            return _select_component(_component_draws(self.components, sample_shape, shape, self.event_shape), k)
 
     @property
     def mean(self):
@@ -192,18 +200,21 @@ class ComponentScale(TorchDistribution):
     :class:`~pyro.infer.TraceEnum_ELBO` (``infer={"enumerate": "parallel"}``).
 
     :param torch.Tensor component: integer component index (may carry enumeration dimensions).
-    :param list components: the component distributions.
+    :param list components: the component distributions (all of one event shape).
     """
 
     arg_constraints = {}
-    support = constraints.positive
     has_rsample = False
 
     def __init__(self, component, components, validate_args=None):
         self.component = component
         self.components = list(components)
         batch_shape = torch.broadcast_shapes(component.shape, *(c.batch_shape for c in components))
-        super().__init__(batch_shape, validate_args=validate_args)
+        super().__init__(batch_shape, components[0].event_shape, validate_args=validate_args)
+
+    @constraints.dependent_property(is_discrete=False)
+    def support(self):
+        return _positive(self.event_shape)
 
     def log_prob(self, value):
         log_probs = component_log_probs(self.components, value)
@@ -213,7 +224,6 @@ class ComponentScale(TorchDistribution):
 
     def sample(self, sample_shape=torch.Size()):
         with torch.no_grad():
-            draws = torch.stack([c.sample(sample_shape) for c in self.components], dim=-1)
-            shape = self._extended_shape(sample_shape)
-            index = self.component.long().expand(shape).unsqueeze(-1)
-            return draws.expand(shape + draws.shape[-1:]).gather(-1, index).squeeze(-1)
+            shape = torch.Size(sample_shape) + self.batch_shape
+            k = self.component.long().expand(shape)
+            return _select_component(_component_draws(self.components, sample_shape, shape, self.event_shape), k)

@@ -68,18 +68,36 @@ def test_mixture_density_is_the_explicit_sum_and_normalised():
     assert total == pytest.approx(1.0, abs=1e-6)
 
 
-def test_enumerated_marginal_equals_explicit_sum():
+def pair_components(like):
+    return [auxiliary(name, like) for name in ("horseshoe", "laplace", "normal-jeffreys")]
+
+
+@pytest.mark.parametrize("form", ["direct", "auxiliary"])
+def test_enumerated_marginal_equals_explicit_sum(form):
     # TraceEnum_ELBO sums the component out of the un-marginalised model; it must give the closed form
     pi = d([0.2, 0.3, 0.5])
-    z = d([0.05, 0.4, 1.2, 0.002])
+    if form == "direct":
+        z, comps = d([0.05, 0.4, 1.2, 0.002]), [comp.expand([4]) for comp in components()]
+    else:  # pairs (a, b), the mixture over their joint density
+        z, comps = d([[0.05, 2.0], [0.4, 0.3], [1.2, 8.0], [0.002, 0.5]]), pair_components(d([1.0] * 4))
 
     def enumerated():
-        with pyro.plate("groups", len(z)):
+        with pyro.plate("groups", 4):
             c = pyro.sample("c", dist.Categorical(pi), infer={"enumerate": "parallel"})
-            pyro.sample("z", ComponentScale(c, [comp.expand([len(z)]) for comp in components()]), obs=z)
+            pyro.sample("z", ComponentScale(c, comps), obs=z)
 
     loss = TraceEnum_ELBO(max_plate_nesting=1).loss(enumerated, lambda: None)
-    assert -loss == pytest.approx(float(ScaleMixture(pi, components()).log_prob(z).sum()), rel=1e-10)
+    assert -loss == pytest.approx(float(ScaleMixture(pi, comps).log_prob(z).sum()), rel=1e-10)
+
+
+def test_component_scale_draws_pairs_of_its_component():
+    torch.manual_seed(0)
+    k = torch.tensor([1, 0])  # Laplace, then horseshoe
+    draws = ComponentScale(k, pair_components(d([1.0, 1.0]))).sample((20_000,))
+    assert draws.shape == (20_000, 2, 2)
+    squared = draws.prod(-1)
+    assert stats.kstest(squared[:, 0].numpy(), stats.expon(scale=2.0).cdf).pvalue > 1e-3
+    assert stats.kstest(squared[:, 1].sqrt().numpy(), stats.halfcauchy.cdf).pvalue > 1e-3
 
 
 def test_kl_pieces_against_numerical_integration():
