@@ -112,10 +112,6 @@ class ProductScale(TorchDistribution):
             b = self.b.sample(sample_shape)
             return torch.stack([self.a_given_b(b).expand(b.shape).sample(), b], -1)
 
-    def squared_scale(self, sample_shape=torch.Size()):
-        """Draws of :math:`z^2 = a b`."""
-        return self.sample(sample_shape).prod(-1)
-
 
 def _positive(event_shape):
     return constraints.independent(constraints.positive, len(event_shape)) if len(event_shape) else constraints.positive
