@@ -150,7 +150,7 @@ def build_parser():
     m.add_argument("--tau0", type=float, default=None,
                    help="scale of a global half-Cauchy scale per layer, in units of its pretrained RMS (default: none)")
     m.add_argument("--auxiliary", action="store_true",
-                   help="write every component through two auxiliary variables, z^2 = a b (with --tau0: whole units go)")
+                   help="write every component through two auxiliary variables, z^2 = a b (docs/mixture.md)")
     return parser
 
 

@@ -145,8 +145,9 @@ class MixturePrior(Prior):
     Compression gives its group horseshoe, extended to every component as in the generalised beta
     mixtures of Gaussians (Armagan, Dunson and Clyde, NIPS 2011); the global scale is then the
     horseshoe's pair too, :math:`\tau = \tau_0 u \sqrt{a_\tau b_\tau}`. Every component has a factor
-    :math:`a` with an exponential tail; started deep in it (a small ``tau0``), the groups the data do
-    not hold up shrink together, which removes whole units (see ``docs/mixture.md``).
+    :math:`a` with an exponential tail; started deep in it (a small ``tau0``), every group's scale is
+    pulled down and only those the likelihood holds up grow back, which on the benchmark networks removes
+    whole units (``docs/mixture.md``).
 
     :param components: names in :data:`COMPONENTS` (:data:`AUXILIARY_COMPONENTS` with ``auxiliary``).
     :param group: ``"in"``, ``"out"``, ``"layer"`` or ``None``.
