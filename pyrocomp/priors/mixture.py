@@ -92,6 +92,13 @@ def normal_jeffreys_auxiliary(like, eps=1e-2):
     return ProductScale(dist.InverseGamma(eps, one), lambda b: gamma)
 
 
+def _sample_pair(site, fn, start):
+    r"""Sample the auxiliary pair site ``site`` of prior ``fn`` (batch shape ``start.shape``), which the guide
+    starts at :math:`a = \text{start}^2, b = 1`; return :math:`\sqrt{ab}`."""
+    init = torch.stack([start.pow(2), torch.ones_like(start)], -1)
+    return pyro.sample(site, fn.to_event(start.dim()), infer={"init": init}).prod(-1).sqrt()
+
+
 @register_prior("mixture")
 class MixturePrior(Prior):
     r"""
@@ -215,9 +222,7 @@ class MixturePrior(Prior):
             tau_scale = self.tau0 * unit.expand(ones)
             if self.auxiliary:  # tau / tau_scale = sqrt(a b), the horseshoe's pair, started at a = b = 1
                 one = torch.ones_like(tau_scale)
-                pair = pyro.sample(f"{name}.global_scale", horseshoe_auxiliary(one).to_event(len(ones)),
-                                   infer={"init": torch.stack([one, one], -1)})
-                tau = tau_scale * pair.prod(-1).sqrt()
+                tau = tau_scale * _sample_pair(f"{name}.global_scale", horseshoe_auxiliary(one), one)
             else:
                 tau = pyro.sample(f"{name}.global_scale", dist.HalfCauchy(tau_scale).to_event(len(ones)),
                                   infer={"init": tau_scale})
@@ -226,11 +231,8 @@ class MixturePrior(Prior):
             init, unit = init / tau_scale, torch.ones_like(unit)
         pi = pi.expand(shape + pi.shape[-1:])
         if self.auxiliary:
-            # the guide starts every pair at a = (init / unit)^2, b = 1
             components = [AUXILIARY_COMPONENTS[c](init) for c in self.components]
-            pair = torch.stack([(init / unit).pow(2), torch.ones_like(init)], -1)
-            ab = pyro.sample(f"{name}.scale", ScaleMixture(pi, components).to_event(len(shape)), infer={"init": pair})
-            z = unit * ab.prod(-1).sqrt()
+            z = unit * _sample_pair(f"{name}.scale", ScaleMixture(pi, components), init / unit)
         else:
             components = [COMPONENTS[c](unit.expand(shape)) for c in self.components]
             z = pyro.sample(f"{name}.scale", ScaleMixture(pi, components).to_event(len(shape)), infer={"init": init})
