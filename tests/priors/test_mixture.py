@@ -275,3 +275,8 @@ def test_auxiliary_form_sites_and_guide_start():
     assert torch.allclose(posterior.loc[..., 1], torch.zeros(1, 6), atol=1e-6)
     with pytest.raises(ValueError, match="auxiliary form"):
         MixturePrior(components=("horseshoe", "student"), auxiliary=True)
+
+
+def test_mixture_refuses_components_of_different_event_shapes():
+    with pytest.raises(ValueError, match="one event shape"):
+        ScaleMixture(d([0.5, 0.5]), [dist.HalfCauchy(d([1.0])), auxiliary("horseshoe", d([1.0]))])
