@@ -9,8 +9,9 @@ import math
 import torch
 import torch.nn.functional as F
 from pyro.distributions import Exponential, Gamma, InverseGamma, LogNormal, Normal
-from torch.distributions import kl_divergence, register_kl
+from torch.distributions import Independent, kl_divergence, register_kl
 
+from .group_normal_mixture import GroupNormalMixture
 from .log_uniform import LogUniform
 from .spike_slab_gamma import SpikeSlabGamma
 
@@ -127,3 +128,45 @@ def _kl_gamma_gamma(q, p):
     shape_terms = (aq - ap) * torch.digamma(aq) - torch.lgamma(aq) + torch.lgamma(ap)
     ratio = compact(p.rate) / compact(q.rate)  # b_p / b_q: one logarithm per element
     return shape_terms - ap * ratio.log() + aq * (ratio - 1)
+
+
+@register_kl(Independent, GroupNormalMixture)
+def _kl_normal_group_normal_mixture(q, p):
+    r"""
+    An upper bound on :math:`\mathrm{KL}(\mathcal N(\boldsymbol\mu, \operatorname{diag}\boldsymbol\sigma^2)
+    \,\|\, p(\mathbf w \mid \mathbf z, \boldsymbol\pi))` for the mixture of
+    :class:`~pyrocomp.distributions.GroupNormalMixture`, exact given each group's component: with the
+    component's mean-field posterior at its optimum, :math:`q(c_g = k) \propto \pi_{gk}\exp e_{gk}`,
+
+    .. math::
+
+        \mathrm{KL} \le -H(q) - \sum_g \ln \sum_k \pi_{gk} \exp e_{gk}, \qquad
+        e_{gk} = o_{gk} + \sum_{i \in g} \Big(-\tfrac12 \ln 2\pi z_{k,i}^2 - \frac{\mu_i^2 + \sigma_i^2}{2 z_{k,i}^2}\Big),
+
+    Jensen's inequality over the discrete component only (the Gaussian cross-entropies are closed form);
+    :math:`o_{gk}` are the mixture's ``offsets`` (0 without).
+
+    With offsets (each component's scale evidence, :class:`~pyrocomp.infer.MixtureMeanField_ELBO`) the
+    gradient in a component's own parts (its scales :math:`z_k` and, through :math:`o_{gk}`, their
+    posterior) is that of :math:`e_{gk}`, not :math:`q(c_g = k)\, \nabla e_{gk}`: the value and the
+    stationary points are the bound's, since a component's own parts enter no other term, but a component
+    that few groups choose keeps fitting its scales, and is weighed at its fit rather than where it was
+    left (without this, the component ahead early takes every group). The global scale and :math:`q(\mathbf w)`
+    get the bound's gradient.
+    """
+    base = q.base_dist
+    if not isinstance(base, Normal) or q.event_shape != p.event_shape:
+        raise NotImplementedError
+    second_moment = base.loc.pow(2) + base.scale.pow(2)
+
+    def cross(scales, m2):
+        log_var = 2 * scales.log()
+        return -0.5 * (math.log(2 * math.pi) + log_var + m2 * torch.exp(-log_var))
+
+    kl = -base.entropy().sum() - p.group_log_prob(cross(p.scales, second_moment))
+    if p.offsets is not None and torch.is_grad_enabled():
+        own = p.local_scales if p.global_scale is None else p.global_scale.detach() * p.local_scales
+        evidence = p.group_sum(cross(own, second_moment.detach())) + p.offsets
+        r = torch.softmax(p.log_mixing_weights() + evidence, 0).detach()
+        kl = kl - ((1 - r) * (evidence - evidence.detach())).sum()
+    return kl

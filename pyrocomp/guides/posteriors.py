@@ -17,7 +17,7 @@ import torch
 from pyro.distributions import Bernoulli, Dirichlet, Gamma, Independent, LogNormal, Normal, constraints
 from torch import nn
 
-from pyrocomp.distributions import SpikeSlabGamma
+from pyrocomp.distributions import GroupNormalMixture, SpikeSlabGamma
 
 _BY_TYPE = {}
 _BY_SUPPORT = []
@@ -105,9 +105,11 @@ class NonCenteredNormal(Posterior):
         return Normal(loc + scale * self.loc, scale * self.log_scale.exp()).to_event(self.event_dim)
 
 
+@register_posterior(prior_type=GroupNormalMixture)
 @register_posterior(support=constraints.real)
 class MeanFieldNormal(Posterior):
-    r""":math:`q(x) = \mathcal{N}(\mu, \sigma^2)`, independent of upstream sites."""
+    r""":math:`q(x) = \mathcal{N}(\mu, \sigma^2)`, independent of upstream sites (also for the weights of
+    :class:`~pyrocomp.distributions.GroupNormalMixture`, whose components' scales do not all describe them)."""
 
     def __init__(self, prior, init, init_scale):
         super().__init__(prior, init, init_scale)
