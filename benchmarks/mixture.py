@@ -58,8 +58,8 @@ COMPONENTS = ("horseshoe", "laplace", "normal-jeffreys")
 TAU0 = 0.01
 
 
-def priors(group, threshold, tau0, auxiliary):
-    common = dict(group=group, threshold=threshold, tau0=tau0, auxiliary=auxiliary)
+def priors(group, threshold, tau0, auxiliary, scales):
+    common = dict(group=group, threshold=threshold, tau0=tau0, auxiliary=auxiliary, scales=scales)
     out = {"mixture": MixturePrior(COMPONENTS, **common)}
     out.update({name: MixturePrior((name,), learn_concentration=False, **common) for name in COMPONENTS})
     out["group-hs"] = get_prior("group-hs")
@@ -81,7 +81,7 @@ def run_model(name, data, args):
     rows = [dict(method="dense", model=name, dataset="mnist5k", error=100 * dense_error, wr_percent=100.0,
                  cr_prune=1.0, cr_bits=1.0, s_per_epoch=plain_s,
                  validation_error=None if reference is None else 100 * reference)]
-    for method, prior in priors(args.group, args.threshold, args.tau0, args.form == "auxiliary").items():
+    for method, prior in priors(args.group, args.threshold, args.tau0, args.form == "auxiliary", args.scales).items():
         if method not in args.methods:
             continue
         run = compress_network(copy.deepcopy(net), prior, data, epochs=epochs, lr=args.lr,
@@ -96,6 +96,7 @@ def run_model(name, data, args):
                          flops_reduction_percent=r.flops_reduction_percent,
                          s_per_epoch=run.timing["s_per_epoch_svi_only"], epochs=epochs,
                          form=None if method == "group-hs" else args.form, tau0=None if method == "group-hs" else args.tau0,
+                         scales=None if method == "group-hs" else args.scales,
                          **calibration_fields(run.calibration),
                          mixing_weights=mixing_weights(run.model, run.guide) if method == "mixture" else None))
         print(f"{name} {method}: error {100 * r.error:.2f} %, CR_prune {r.cr_prune:.1f}, {r.architecture}", flush=True)
@@ -164,6 +165,8 @@ def main(argv=None):
                    help="log dropout-rate threshold of the mixture and its single components without --calibrate")
     p.add_argument("--form", choices=["auxiliary", "direct"], default="auxiliary",
                    help="the components' form: auxiliary pairs z^2 = a b, or one log-normal scale (MixturePrior's auxiliary)")
+    p.add_argument("--scales", choices=["shared", "per-component"], default="shared",
+                   help="one scale per group drawn from the mixture, or one per group and component (MixturePrior's scales)")
     p.add_argument("--tau0", type=float, default=None,
                    help="global half-Cauchy scale of the mixture and its single components, in units of the layer's "
                         f"pretrained RMS (default: {TAU0} with the auxiliary form, none with the direct form)")

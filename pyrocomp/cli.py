@@ -11,7 +11,8 @@ import pyro
 import torch
 
 from pyrocomp.data import DATASETS, DataError, hold_out, load_dataset
-from pyrocomp.infer import ImproperPriorError, TaylorMeanField_ELBO, TurboSchedule, classification_error, train
+from pyrocomp.infer import (ImproperPriorError, MixtureMeanField_ELBO, TaylorMeanField_ELBO, TurboSchedule,
+                            classification_error, train)
 from pyrocomp.models import MODELS, build_model
 from pyrocomp.pipeline import compress_network
 from pyrocomp.mrf import SUPPORT_PRIORS, get_support
@@ -21,7 +22,8 @@ from pyrocomp.pruning import mixing_weights, save_compressed
 
 
 ELBOS = {
-    "meanfield": ("pyro.infer.TraceMeanField_ELBO", "closed-form KL terms where registered, Monte Carlo elsewhere"),
+    "meanfield": ("pyrocomp.infer.MixtureMeanField_ELBO", "closed-form KL terms where registered, Monte Carlo "
+                  "elsewhere (pyro.infer.TraceMeanField_ELBO, with per-component mixture scales marginalised)"),
     "trace": ("pyro.infer.Trace_ELBO", "Monte-Carlo KL terms"),
     "taylor": ("pyrocomp.infer.TaylorMeanField_ELBO", "deterministic: likelihood at the posterior means (001 eq. 35); "
                "proper priors only (ard, laplace, group-hs, turbo); the default for turbo"),
@@ -151,6 +153,8 @@ def build_parser():
                    help="scale of a global half-Cauchy scale per layer, in units of its pretrained RMS (default: none)")
     m.add_argument("--auxiliary", action="store_true",
                    help="write every component through two auxiliary variables, z^2 = a b (docs/mixture.md)")
+    m.add_argument("--scales", choices=["shared", "per-component"], default="shared",
+                   help="one scale per group drawn from the mixture, or one per group and component (docs/mixture.md)")
     return parser
 
 
@@ -159,7 +163,8 @@ def _mixture_prior(args):
     return MixturePrior(args.components, group=None if args.group == "none" else args.group,
                         concentration=args.concentration, learn_concentration=not args.fixed_concentration,
                         block=tuple(args.block) if args.block else None, coupling=args.coupling,
-                        block_variance=args.block_variance, tau0=args.tau0, auxiliary=args.auxiliary, **kwargs)
+                        block_variance=args.block_variance, tau0=args.tau0, auxiliary=args.auxiliary,
+                        scales=args.scales, **kwargs)
 
 
 def _turbo_prior(args):
@@ -202,7 +207,7 @@ def _device(text):
 
 
 def _elbo(name):
-    return {"meanfield": pyro.infer.TraceMeanField_ELBO, "trace": pyro.infer.Trace_ELBO,
+    return {"meanfield": MixtureMeanField_ELBO, "trace": pyro.infer.Trace_ELBO,
             "taylor": TaylorMeanField_ELBO}[name]()
 
 

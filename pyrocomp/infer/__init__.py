@@ -1,6 +1,7 @@
 from .conjugate_precision import ConjugatePrecision
 from .evaluation import as_loader, classification_error
 from .fit import fit, kl_warmup
+from .mixture_mean_field_elbo import MixtureMeanField_ELBO
 from .sparse_vbi import SparseVBI, collapsed_support_evidence, module_a_elbo, precision_update, support_evidence
 from .support_message_passing import SupportMessagePassing
 from .taylor_mean_field_elbo import IMPROPER_PRIORS, ImproperPriorError, TaylorMeanField_ELBO
@@ -11,6 +12,7 @@ __all__ = [
     "ConjugatePrecision",
     "IMPROPER_PRIORS",
     "ImproperPriorError",
+    "MixtureMeanField_ELBO",
     "SparseVBI",
     "SupportMessagePassing",
     "TaylorMeanField_ELBO",

@@ -3,12 +3,12 @@ import time
 
 import pyro
 import torch
-from pyro.infer import TraceMeanField_ELBO
 from tqdm.auto import tqdm
 
 from pyrocomp.pruning.layer_posterior import summarize
 
 from .evaluation import as_loader, classification_error
+from .mixture_mean_field_elbo import MixtureMeanField_ELBO
 from .taylor_mean_field_elbo import TaylorMeanField_ELBO
 
 
@@ -54,7 +54,8 @@ def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_wa
         as if the data set had :math:`N / \beta` examples, so :math:`\beta > 1` compresses more.
         Closed-form hooks (:class:`~pyrocomp.infer.TurboVBI`, :class:`~pyrocomp.infer.ConjugatePrecision`)
         need no change: their factors appear in the KL alone, whose maximiser :math:`\beta` does not move.
-    :param elbo: a Pyro ELBO (default :class:`~pyro.infer.TraceMeanField_ELBO`).
+    :param elbo: a Pyro ELBO (default :class:`~pyrocomp.infer.MixtureMeanField_ELBO`, which is
+        :class:`~pyro.infer.TraceMeanField_ELBO` for models without per-component mixture scales).
     :param device: ``"cpu"``, ``"cuda"``, ... (default: where the model is).
     :param eval_data: optional held-out data; the per-epoch history then has the error of the
         pruned deterministic network (pruned by each prior's ``criterion``, or its
@@ -80,7 +81,7 @@ def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_wa
     loader = as_loader(data, batch_size, shuffle=True, seed=seed)
     if model.dataset_size is None:
         model.dataset_size = len(loader.dataset)
-    elbo = TraceMeanField_ELBO() if elbo is None else elbo
+    elbo = MixtureMeanField_ELBO() if elbo is None else elbo
     callbacks = prior_callbacks(model, guide) if callbacks is None else list(callbacks)
     # register every parameter (Pyro creates none lazily here: the guide is set up eagerly)
     params = [p for p in list(model.parameters()) + list(guide.parameters()) if p.requires_grad]

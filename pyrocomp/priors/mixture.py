@@ -7,7 +7,7 @@ from torch import nn
 from pyro.distributions import TransformedDistribution
 from torch.distributions.transforms import PowerTransform
 
-from pyrocomp.distributions import ProductScale, Rayleigh, ScaleMixture
+from pyrocomp.distributions import GroupNormalMixture, ProductScale, Rayleigh, ScaleMixture
 from pyrocomp.mrf.layout import from_grid, to_grid
 
 from .prior import Prior, centred_normal, positive, register_prior
@@ -156,6 +156,19 @@ class MixturePrior(Prior):
     pulled down and only those the likelihood holds up grow back, which on the benchmark networks removes
     whole units (``docs/mixture.md``).
 
+    **Per-component scales**: with ``scales="per-component"`` every group has one scale per component,
+    :math:`z_{gk} \sim p_k` (sites ``{name}.{component}_scale``, log-normal posteriors), and the group's
+    component picks which of them its weights use,
+    :math:`\mathbf w_g \mid \mathbf z_g \sim \sum_k \pi_k \prod_{i \in g} \mathcal N(w_i \mid 0, z_{gk}^2)`
+    (:class:`~pyrocomp.distributions.GroupNormalMixture`; the weights get a mean-field Gaussian posterior).
+    The marginal prior of the weights is the same mixture. The fit is
+    :class:`~pyrocomp.infer.MixtureMeanField_ELBO`'s (:func:`~pyrocomp.infer.fit`'s default): a component's
+    scale keeps its prior unless the group chooses that component, so each group weighs every component
+    at that component's own fit, its ELBO with the scale's KL, rather than every component's density at
+    one shared scale, where the start of the fit can decide (``docs/mixture.md``). It needs the direct
+    form (``auxiliary=False``): the mean-field gap of the auxiliary pairs differs by component and would
+    bias the comparison.
+
     :param components: names in :data:`COMPONENTS` (:data:`AUXILIARY_COMPONENTS` with ``auxiliary``).
     :param group: ``"in"``, ``"out"``, ``"layer"`` or ``None``.
     :param float concentration: initial Dirichlet concentration of every component.
@@ -166,12 +179,20 @@ class MixturePrior(Prior):
     :param float tau0: scale of the global half-Cauchy (``None``: no global scale).
     :param float threshold: log dropout-rate threshold of the marginal weight posterior.
     :param bool auxiliary: write the components in auxiliary form.
+    :param str scales: ``"shared"``, one scale per group drawn from the mixture, or ``"per-component"``,
+        one scale per group and component, each under its own component's prior (direct form only).
     """
 
     def __init__(self, components=("horseshoe", "laplace", "normal-jeffreys"), group="in", concentration=1.0,
                  learn_concentration=True, block=None, coupling=0.3, block_variance=0.0, threshold=3.0, tau0=None,
-                 auxiliary=False):
+                 auxiliary=False, scales="shared"):
         components = tuple(components)
+        if scales not in ("shared", "per-component"):
+            raise ValueError(f"Expected scales in ('shared', 'per-component') but got {scales!r}")
+        if scales == "per-component" and auxiliary:
+            raise ValueError("Per-component scales weigh the components by their ELBOs, and the mean-field gap of the "
+                             "auxiliary pairs differs by component: expected auxiliary=False with scales='per-component'")
+        self.scales = scales
         registry = AUXILIARY_COMPONENTS if auxiliary else COMPONENTS
         unknown = [c for c in components if c not in registry]
         if not components or unknown:
@@ -230,19 +251,28 @@ class MixturePrior(Prior):
             # tau0 they start in the components' tails, which pull the irrelevant groups down
             init, unit = init / tau_scale, torch.ones_like(unit)
         pi = pi.expand(shape + pi.shape[-1:])
-        if self.auxiliary:
-            components = [AUXILIARY_COMPONENTS[c](init) for c in self.components]
-            z = unit * _sample_pair(f"{name}.scale", ScaleMixture(pi, components), init / unit)
+        if self.scales == "per-component":
+            sites = [f"{name}.{c}_scale" for c in self.components]
+            z = [self._weight_scale(pyro.sample(site, COMPONENTS[c](unit.expand(shape)).to_event(len(shape)),
+                                                infer={"init": init}), layer)
+                 for site, c in zip(sites, self.components)]  # K components, not weights
+            weight = pyro.sample(f"{name}.weight", GroupNormalMixture(pi, torch.stack(z), tau, component_sites=sites))
         else:
-            components = [COMPONENTS[c](unit.expand(shape)) for c in self.components]
-            z = pyro.sample(f"{name}.scale", ScaleMixture(pi, components).to_event(len(shape)), infer={"init": init})
-        if tau is not None:
-            z = tau * z
-        scale = z.expand(layer.weight_shape) if self.block is None else self._coupled(z, layer)
-        weight = pyro.sample(f"{name}.weight", centred_normal(scale).to_event(scale.dim()))
+            if self.auxiliary:
+                components = [AUXILIARY_COMPONENTS[c](init) for c in self.components]
+                z = unit * _sample_pair(f"{name}.scale", ScaleMixture(pi, components), init / unit)
+            else:
+                components = [COMPONENTS[c](unit.expand(shape)) for c in self.components]
+                z = pyro.sample(f"{name}.scale", ScaleMixture(pi, components).to_event(len(shape)), infer={"init": init})
+            scale = self._weight_scale(z if tau is None else tau * z, layer)
+            weight = pyro.sample(f"{name}.weight", centred_normal(scale).to_event(scale.dim()))
         if self.block is not None and self.block_variance > 0:
             pyro.factor(f"{name}.block_variance", -self.block_variance * self._block_entropy(weight, layer))
         return weight
+
+    def _weight_scale(self, z, layer):
+        """The group scale ``z`` broadcast to the weights, pattern-coupled with ``block``."""
+        return z.expand(layer.weight_shape) if self.block is None else self._coupled(z, layer)
 
     def _coupled(self, z, layer):
         """Pattern-coupled scale: precision :math:`\\alpha_i + \\beta\\sum_{j \\in N(i)} \\alpha_j` on the grid."""

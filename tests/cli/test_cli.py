@@ -98,6 +98,7 @@ TURBO = ["compress", "--model", "lenet300", "--prior", "turbo", "--dataset", "di
     (MIXTURE + ["--block", "3", "3"], "Block sparsity couples per-weight scales: expected group=None"),
     (MIXTURE + ["--block-variance", "-2"], "Expected block_variance >= 0"),
     (MIXTURE + ["--tau0", "-1"], "Expected tau0 > 0 but got -1.0"),
+    (MIXTURE + ["--auxiliary", "--scales", "per-component"], "expected auxiliary=False with scales='per-component'"),
     (BASE + ["--calibrate", "-1"], "expected percentage points in [0, 100] but got '-1'"),
     (BASE + ["--calibrate", "1", "--validation", "1.5"], "expected a fraction in (0, 1) but got '1.5'"),
     (BASE + ["--second-moment", "mu"], "invalid choice: 'mu'"),
@@ -123,7 +124,7 @@ def test_turbo_end_to_end_on_mnist5k(tmp_path):
     assert (tmp_path / "message_change.png").stat().st_size > 0
 
 
-@pytest.mark.parametrize("form", [[], ["--auxiliary"]])
+@pytest.mark.parametrize("form", [[], ["--auxiliary"], ["--scales", "per-component"]])
 def test_mixture_on_breast_cancer_reports_mixing_weights(tmp_path, form):
     status = main(["compress", "--model", "lenet300", "--prior", "mixture", "--dataset", "breast-cancer",
                    "--pretrain-epochs", "2", "--epochs", "2", "--group", "out", "--tau0", "0.1", "--out", str(tmp_path),

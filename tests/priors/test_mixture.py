@@ -9,12 +9,13 @@ from scipy import integrate, stats
 from torch import nn
 from torch.distributions import kl_divergence
 
-from pyrocomp.distributions import ComponentScale, LogUniformInterval, Rayleigh, ScaleMixture
+from pyrocomp.distributions import ComponentScale, GroupNormalMixture, LogUniformInterval, Rayleigh, ScaleMixture
 from pyrocomp.guides import AutoCompressionGuide, DirichletPosterior
+from pyrocomp.guides.posteriors import MeanFieldNormal
 from pyrocomp.infer import fit
 from pyrocomp.nn import BayesianNetwork
 from pyrocomp.nn.likelihoods import GaussianLikelihood
-from pyrocomp.priors import MixturePrior
+from pyrocomp.priors import COMPONENTS, MixturePrior
 from pyrocomp.pruning import compress, mixing_weights
 from synthetic import block_sparse_problem
 
@@ -141,18 +142,20 @@ def single_component_problem(component, seed=0):
     return x, y
 
 
-@pytest.mark.parametrize("auxiliary", [False, True])
+@pytest.mark.parametrize("auxiliary,scales", [(False, "shared"), (True, "shared"), (False, "per-component")])
 @pytest.mark.parametrize("component", ["horseshoe", "laplace"])
-def test_mixing_weights_concentrate_on_the_true_component(component, auxiliary):
+def test_mixing_weights_concentrate_on_the_true_component(component, auxiliary, scales):
     x, y = single_component_problem(component)
     net = nn.Linear(30, 20, bias=False)
     with torch.no_grad():
         net.weight.copy_(torch.linalg.lstsq(x, y).solution.t())
     pyro.set_rng_seed(0)
-    model = BayesianNetwork(net, MixturePrior(group=None, auxiliary=auxiliary), likelihood=GaussianLikelihood(0.05),
+    model = BayesianNetwork(net, MixturePrior(group=None, auxiliary=auxiliary, scales=scales), likelihood=GaussianLikelihood(0.05),
                             dataset_size=len(x))
     guide = AutoCompressionGuide(model)
-    fit(model, guide, (x, y), epochs=150, lr=5e-2, batch_size=len(x), progress=False)
+    # per-component scales: measured 0.97 (horseshoe) and 0.84 (Laplace) after 400 epochs, Laplace 0.79 after 150
+    epochs = 400 if scales == "per-component" else 150
+    fit(model, guide, (x, y), epochs=epochs, lr=5e-2, batch_size=len(x), progress=False)
     weights = mixing_weights(model, guide)["0"]
     assert weights[component] > 0.8, weights
 
@@ -183,6 +186,7 @@ def test_block_prior_recovers_block_support_better_than_ungrouped():
     (dict(concentration=0.0), "concentration"),
     (dict(block_variance=-1.0), "block_variance"),
     (dict(tau0=0.0), "tau0"),
+    (dict(scales="per-group"), "scales"),
 ])
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -280,3 +284,41 @@ def test_auxiliary_form_sites_and_guide_start():
 def test_mixture_refuses_components_of_different_event_shapes():
     with pytest.raises(ValueError, match="one event shape"):
         ScaleMixture(d([0.5, 0.5]), [dist.HalfCauchy(d([1.0])), auxiliary("horseshoe", d([1.0]))])
+
+
+def test_per_component_scales_sites_and_weight_prior():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 4))
+    prior = MixturePrior(group="in", tau0=0.1, scales="per-component")
+    model = BayesianNetwork(net, prior)
+    trace = pyro.poutine.trace(model.sample_latents).get_trace()
+    assert "0.scale" not in trace.nodes
+    tau = trace.nodes["0.global_scale"]["value"]
+    z = []
+    for name in prior.components:
+        site = trace.nodes[f"0.{name}_scale"]
+        assert site["value"].shape == (1, 6)
+        # each component's own scale under its own prior, in units of tau
+        own = COMPONENTS[name](torch.ones(1, 6)).log_prob(site["value"]).sum()
+        assert torch.allclose(site["fn"].log_prob(site["value"]), own)
+        z.append(tau * site["value"])
+    weight = trace.nodes["0.weight"]["fn"]
+    assert isinstance(weight, GroupNormalMixture)
+    assert weight.component_sites == tuple(f"0.{c}_scale" for c in prior.components)
+    assert torch.allclose(weight.scales, torch.stack(z).expand(3, 4, 6))
+    guide = AutoCompressionGuide(model)
+    assert {f"0/{c}_scale" for c in prior.components} <= set(guide.posteriors)
+    assert isinstance(guide.posteriors["0/weight"], MeanFieldNormal)
+    with pytest.raises(ValueError, match="auxiliary=False"):
+        MixturePrior(auxiliary=True, scales="per-component")
+
+
+def test_per_component_scales_with_blocks_couple_each_component():
+    torch.manual_seed(0)
+    prior = MixturePrior(group=None, block=(2, 2), scales="per-component")
+    model = BayesianNetwork(nn.Sequential(nn.Linear(6, 4)), prior)
+    trace = pyro.poutine.trace(model.sample_latents).get_trace()
+    layer = model.net[0]
+    for k, name in enumerate(prior.components):
+        z = trace.nodes[f"0.{name}_scale"]["value"]
+        assert torch.allclose(trace.nodes["0.weight"]["fn"].scales[k], prior._coupled(z, layer))
