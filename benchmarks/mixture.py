@@ -85,7 +85,8 @@ def run_model(name, data, args):
         if method not in args.methods:
             continue
         run = compress_network(copy.deepcopy(net), prior, data, epochs=epochs, lr=args.lr,
-                               kl_warmup_epochs=args.kl_warmup_epochs, finetune_epochs=args.finetune_epochs,
+                               kl_warmup_epochs=args.kl_warmup_epochs, kl_weight=args.kl_weight,
+                               finetune_epochs=args.finetune_epochs,
                                finetune_lr=args.finetune_lr, device=args.device, seed=args.seed,
                                calibrate=args.calibrate / 100 if args.calibrate >= 0 else None,
                                calibration_reference=reference)
@@ -96,7 +97,7 @@ def run_model(name, data, args):
                          flops_reduction_percent=r.flops_reduction_percent,
                          s_per_epoch=run.timing["s_per_epoch_svi_only"], epochs=epochs,
                          form=None if method == "group-hs" else args.form, tau0=None if method == "group-hs" else args.tau0,
-                         scales=None if method == "group-hs" else args.scales,
+                         scales=None if method == "group-hs" else args.scales, kl_weight=args.kl_weight,
                          **calibration_fields(run.calibration),
                          mixing_weights=mixing_weights(run.model, run.guide) if method == "mixture" else None))
         print(f"{name} {method}: error {100 * r.error:.2f} %, CR_prune {r.cr_prune:.1f}, {r.architecture}", flush=True)
@@ -155,6 +156,8 @@ def main(argv=None):
     p.add_argument("--finetune-lr", type=float, default=5e-4)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--kl-warmup-epochs", type=int, default=10)
+    p.add_argument("--kl-weight", type=float, default=1.0,
+                   help="weight of every Bayesian method's KL terms (a tempered posterior, pyrocomp.infer.fit)")
     p.add_argument("--group", default="in", choices=["in", "out", "layer"])
     p.add_argument("--calibrate", type=float, default=0.5,
                    help="validation-error tolerance (points) of the pruning thresholds; negative: fixed --threshold")
