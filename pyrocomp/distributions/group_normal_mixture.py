@@ -86,14 +86,6 @@ class GroupNormalMixture(TorchDistribution):
         r""":math:`\sum_k \pi_{gk} z_{k,i}^2`."""
         return (self.log_mixing_weights().exp() * self.scales.pow(2)).sum(0)
 
-    #: the zero mean and the standard deviation, the ``loc`` and ``scale`` that
-    #: :class:`~pyrocomp.guides.posteriors.NonCenteredNormal` scales its posterior by
-    loc = mean
-
-    @property
-    def scale(self):
-        return self.variance.sqrt()
-
     def log_mixing_weights(self):
         r""":math:`\ln\pi` with the components first, shape ``(K,) + group shape``."""
         log_pi = self.mixing_weights.clamp_min(torch.finfo(self.scales.dtype).tiny).log()

@@ -75,11 +75,12 @@ def test_draws_follow_the_gaussian_mixture_and_share_the_component_within_a_grou
     assert draws.shape == (400, 50)
 
 
-def test_standard_deviation_of_the_mixture():
+def test_mean_and_variance_of_the_mixture():
     p = problem(seed=2)
     draws = p.sample((40000,))
-    assert torch.allclose(p.scale, draws.std(0), rtol=0.05)
-    assert torch.allclose(p.scale.pow(2), (p.mixing_weights[0].t().unsqueeze(1) * p.scales.pow(2)).sum(0))
+    assert torch.allclose(p.variance.sqrt(), draws.std(0), rtol=0.05)
+    assert torch.allclose(p.variance, (p.mixing_weights[0].t().unsqueeze(1) * p.scales.pow(2)).sum(0))
+    assert torch.allclose(p.mean, draws.mean(0), atol=0.05)
 
 
 def test_kl_is_an_upper_bound_of_the_monte_carlo_kl():
