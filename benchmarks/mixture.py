@@ -14,7 +14,9 @@ candidate). The test set chooses nothing.
 
 The mixture and its single components are ``MixturePrior`` in auxiliary form (``--form auxiliary``: each
 component's squared scale a product of two auxiliaries with log-normal posteriors) with a global scale
-``--tau0`` (in units of each layer's pretrained RMS); ``--form direct`` gives each scale one log-normal.
+``--tau0`` (in units of each layer's pretrained RMS); ``--form direct`` gives each scale one log-normal, and
+``--form direct --scales per-component`` one scale per group and component. ``--kl-weight`` weighs every
+Bayesian method's KL terms alike.
 
     python benchmarks/mixture.py --out results [--quick] [--seeds 3]
 

@@ -4,6 +4,7 @@ from pyrocomp.guides.posteriors import ClosedFormGamma, TaylorNormal, unwrap_ind
 from pyro.distributions import Gamma
 
 from pyrocomp.distributions import compact
+from pyrocomp.distributions.group_normal_mixture import group_dims
 
 
 class ConjugatePrecision:
@@ -60,7 +61,7 @@ class ConjugatePrecision:
     def update(self):
         for precision, weight, a, b in self.layers:
             shape = precision.concentration.shape
-            dims = [d for d, n in enumerate(shape) if n == 1 and weight.loc.shape[d] != 1]
+            dims = group_dims(weight.loc.shape, shape)
             count = weight.loc.numel() // precision.concentration.numel()
             sq = weight.loc * weight.loc
             sum_sq = sq.sum(dims, keepdim=True) if dims else sq
