@@ -179,3 +179,10 @@ def test_kl_with_offsets_has_the_bound_value_and_each_component_the_gradient_of_
     own = torch.autograd.grad(-evidence.sum(), (local, offsets))
     assert torch.allclose(got[1], own[0]) and torch.allclose(got[3], own[1])
     assert not torch.allclose(got[1], plain[1])
+
+
+def test_component_sites_must_name_every_component():
+    with pytest.raises(ValueError, match="2 component sites"):
+        GroupNormalMixture(d([0.5, 0.5]), d([[1.0], [2.0]]), component_sites=("only_one",))
+    p = GroupNormalMixture(d([0.5, 0.5]), d([[1.0], [2.0]]), component_sites=["a", "b"])
+    assert p.component_sites == ("a", "b") and p.with_offsets(torch.zeros(2, 1, dtype=torch.float64)).component_sites == ("a", "b")
