@@ -6,11 +6,9 @@ import pyro
 import torch
 
 from pyrocomp.guides import AutoCompressionGuide, posterior_family, taylor_posterior_family
-from pyrocomp.infer import ConjugatePrecision, TaylorMeanField_ELBO, classification_error, fit, train
-from pyrocomp.infer.fit import prior_callbacks
+from pyrocomp.infer import ConjugatePrecision, TaylorMeanField_ELBO, classification_error, default_elbo, fit, fit_hooks, train
 from pyrocomp.nn import BayesianNetwork
-from pyrocomp.priors import Prior
-from pyrocomp.pruning import LogAlphaThreshold, PriorPrecisionThreshold, compress
+from pyrocomp.pruning import PruningMonitor, compress, default_criterion
 from pyrocomp.pruning import calibrate as calibrate_threshold
 
 
@@ -37,17 +35,17 @@ def compress_network(net, prior, data, *, epochs, lr=1e-3, batch_size=100, elbo=
     report's test error on ``data.test``. ``net`` itself is not changed. With
     :class:`~pyrocomp.infer.TaylorMeanField_ELBO` the guide is
     :func:`~pyrocomp.guides.taylor_posterior_family`'s (variances and conjugate Gamma precisions
-    in closed form, through :class:`~pyrocomp.infer.ConjugatePrecision`) and pruning uses the prior's
-    ``taylor_criterion`` (the posterior precision, or the support for
-    :class:`~pyrocomp.priors.TurboPrior`). ``elbo=None`` takes the prior's ``default_elbo``
-    (:class:`~pyrocomp.infer.TaylorMeanField_ELBO` for the Turbo-VBI prior), else
-    ``TraceMeanField_ELBO``. The priors' fit hooks (:meth:`~pyrocomp.priors.Prior.fit_callbacks`)
-    run during the fit.
+    in closed form, through :class:`~pyrocomp.infer.ConjugatePrecision`). ``elbo=None`` takes the
+    prior's registered default (:func:`~pyrocomp.infer.default_elbo`:
+    :class:`~pyrocomp.infer.TaylorMeanField_ELBO` for the Turbo-VBI prior), else
+    :func:`~pyrocomp.infer.fit`'s. The priors' fit hooks (:func:`~pyrocomp.infer.fit_hooks`) run
+    during the fit, and a :class:`~pyrocomp.pruning.PruningMonitor` records the pruned network's
+    test error every epoch.
 
     :param data: a :class:`~pyrocomp.data.DataSplit`.
     :param float kl_weight: the weight of the KL terms, see :func:`~pyrocomp.infer.fit`.
-    :param criterion: the :class:`~pyrocomp.pruning.PruningCriterion`; default: the prior's
-        (``taylor_criterion`` after a Taylor fit).
+    :param criterion: the :class:`~pyrocomp.pruning.PruningCriterion`; default: each layer's
+        :func:`~pyrocomp.pruning.default_criterion` after a fit with ``elbo``.
     :param float calibrate: when given, the criterion's threshold is chosen on ``data.validation``
         (see :func:`~pyrocomp.data.hold_out`) by :func:`~pyrocomp.pruning.calibrate`: the
         sparsest of :meth:`~pyrocomp.pruning.PruningCriterion.sweep` whose held-out error, after the
@@ -66,23 +64,23 @@ def compress_network(net, prior, data, *, epochs, lr=1e-3, batch_size=100, elbo=
                          "part; see pyrocomp.data.hold_out")
     device = torch.device(device)
     pyro.set_rng_seed(seed)
-    if elbo is None and isinstance(prior, Prior) and prior.default_elbo is not None:
-        elbo = prior.default_elbo()
+    elbo = default_elbo(prior) if elbo is None else elbo
     model = BayesianNetwork(net.to(device), prior, dataset_size=len(data.train))
     taylor = isinstance(elbo, TaylorMeanField_ELBO)
     # paper 001's q(w) for the Taylor ELBO (its Taylor point is then E[w]), with the variances and
     # conjugate precisions in closed form
     guide = AutoCompressionGuide(model, posterior_family=taylor_posterior_family if taylor else posterior_family)
-    callbacks = prior_callbacks(model, guide)
+    callbacks = fit_hooks(model, guide)
     conjugate = ConjugatePrecision(model, guide, second_moment=second_moment) if taylor else None
     if conjugate is not None and conjugate.layers:
         callbacks.append(conjugate)
+    callbacks.append(PruningMonitor(model, guide, data.test, elbo=elbo, device=device))
     if taylor:  # refuse improper priors before any work
         x, y = data.train.tensors[0][:2].to(device), data.train.tensors[1][:2].to(device)
         elbo.loss(model, guide, x, y)
     start = time.perf_counter()
     history = fit(model, guide, data.train, epochs=epochs, lr=lr, batch_size=batch_size, elbo=elbo,
-                  kl_warmup_epochs=kl_warmup_epochs, kl_weight=kl_weight, device=device, eval_data=data.test, seed=seed, progress=progress,
+                  kl_warmup_epochs=kl_warmup_epochs, kl_weight=kl_weight, device=device, seed=seed, progress=progress,
                   callbacks=callbacks)
     fit_s = time.perf_counter() - start
     example = data.train.tensors[0][:256].to(device)
@@ -91,18 +89,16 @@ def compress_network(net, prior, data, *, epochs, lr=1e-3, batch_size=100, elbo=
         train(network, data.train, epochs=finetune_epochs, lr=finetune_lr, batch_size=batch_size, device=device,
               seed=seed, keep_zeros=True, progress=progress, desc="finetune")
 
-    if criterion is None and taylor:
-        criterion = prior.taylor_criterion if isinstance(prior, Prior) else PriorPrecisionThreshold(-3.0)
     calibration = None
     if calibrate is not None:
         if criterion is None:
-            criterion = prior.criterion if isinstance(prior, Prior) else LogAlphaThreshold()
+            criterion = default_criterion(prior, elbo)
         calibration = calibrate_threshold(model, guide, data.validation, example, criterion.sweep(),
                                           tolerance=calibrate, reference_error=calibration_reference,
                                           finetune=finetune if finetune_epochs else None)
         result = calibration.compression
     else:
-        result = compress(model, guide, example, criterion=criterion)
+        result = compress(model, guide, example, criterion=criterion, elbo=elbo)
     result.report.error_before_finetune = classification_error(result.network, data.test, device)
     if finetune_epochs:
         finetune(result.network, progress=progress)

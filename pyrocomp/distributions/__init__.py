@@ -1,5 +1,5 @@
 from . import kl  # noqa: F401  registers the KL rules
-from .kl import compact, log_dropout_rate, molchanov_kl
+from .kl import log_dropout_rate, molchanov_kl
 from .group_normal_mixture import GroupNormalMixture
 from .log_uniform import LogUniform
 from .scale_mixture import ComponentScale, LogUniformInterval, ProductScale, Rayleigh, ScaleMixture
@@ -14,7 +14,6 @@ __all__ = [
     "Rayleigh",
     "ScaleMixture",
     "SpikeSlabGamma",
-    "compact",
     "log_dropout_rate",
     "molchanov_kl",
 ]

@@ -2,13 +2,8 @@ import torch
 from pyro.distributions import Categorical, Normal, TorchDistribution
 from torch.distributions import constraints
 
+from pyrocomp.util import group_dims
 
-def group_dims(shape, group_shape):
-    """The dimensions of ``shape`` a group spans: those where ``group_shape`` (broadcastable to ``shape``,
-    right-aligned) is 1 and ``shape`` is not. Sum over them with ``keepdim=True``, and only when there are
-    some: ``sum(())`` would sum over every dimension."""
-    group_shape = (1,) * (len(shape) - len(group_shape)) + tuple(group_shape)
-    return tuple(d for d, (n, g) in enumerate(zip(shape, group_shape)) if g == 1 and n != 1)
 
 
 class GroupNormalMixture(TorchDistribution):

@@ -11,6 +11,8 @@ import torch.nn.functional as F
 from pyro.distributions import Exponential, Gamma, InverseGamma, LogNormal, Normal
 from torch.distributions import Independent, kl_divergence, register_kl
 
+from pyrocomp.util import compact
+
 from .group_normal_mixture import GroupNormalMixture
 from .log_uniform import LogUniform
 from .spike_slab_gamma import SpikeSlabGamma
@@ -47,11 +49,6 @@ def _kl_normal_loguniform(q, p):
     kl = molchanov_kl(log_dropout_rate(q.loc, q.scale))
     return kl.expand(torch.broadcast_shapes(kl.shape, p.batch_shape))
 
-
-def compact(t):
-    """The smallest view of ``t`` that broadcasts back to it (drops stride-0 repetitions)."""
-    index = tuple(slice(0, 1) if stride == 0 and size > 1 else slice(None) for size, stride in zip(t.shape, t.stride()))
-    return t[index]
 
 
 def _gamma_constant(a, b):

@@ -1,3 +1,5 @@
+import warnings
+
 import torch
 from pyro.distributions import TorchDistribution, constraints
 from pyro.distributions.util import broadcast_shape
@@ -14,7 +16,9 @@ class LogUniform(TorchDistribution):
     It is the log-uniform prior of sparse variational dropout (Molchanov et al. 2017) on a
     weight, and the normal-Jeffreys prior on a group scale :math:`z` of Bayesian Compression
     (Louizos et al. 2017; paper 003 eq. (1)). Being improper, :meth:`log_prob` is the
-    unnormalised :math:`-\log|x|` and sampling is not possible. Its KL divergence from a
+    unnormalised :math:`-\log|x|` and it has no draws: :meth:`sample` warns and returns the
+    feasible point 1, so that Pyro's passes that only need shapes (``pyro.infer.Predictive``,
+    ``init_to_feasible``) can run a model with this prior; in inference a guide supplies the site. Its KL divergence from a
     Gaussian posterior is registered in :mod:`pyrocomp.distributions.kl` with Molchanov's
     approximation (paper 003 §4.3, constants :math:`k_1, k_2, k_3`).
 
@@ -51,4 +55,6 @@ class LogUniform(TorchDistribution):
         return (-value.abs().clamp_min(torch.finfo(value.dtype).tiny).log()).expand(shape)
 
     def sample(self, sample_shape=torch.Size()):
-        raise NotImplementedError("LogUniform is improper and cannot be sampled")
+        warnings.warn("LogUniform is improper and has no draws; sample() returns the feasible point 1 "
+                      "(a guide must supply this site)", RuntimeWarning, stacklevel=2)
+        return torch.ones(self._extended_shape(sample_shape), device=self._device)

@@ -1,4 +1,5 @@
 from .auto_compression_guide import AutoCompressionGuide, init_to_pretrained, mean_field_weights
+from .quantiles import posterior_quantiles, register_quantile
 from .posteriors import ClosedFormBernoulli, DirichletPosterior, TaylorNormal, taylor_posterior_family, ClosedFormGamma, ClosedFormPosterior, LogNormalPosterior, MeanFieldNormal, NonCenteredNormal, Posterior, posterior_family, register_posterior
 
 __all__ = [
@@ -14,6 +15,8 @@ __all__ = [
     "init_to_pretrained",
     "mean_field_weights",
     "posterior_family",
+    "posterior_quantiles",
+    "register_quantile",
     "register_posterior",
     "TaylorNormal",
     "taylor_posterior_family",

@@ -1,12 +1,17 @@
-import pyro
 import torch
 from pyro import poutine
 from pyro.distributions.transforms import biject_to
+from pyro.infer.autoguide import AutoGuide
+from pyro.nn import PyroModule
+from pyro.poutine.guide import GuideMessenger
 from pyro.poutine.messenger import Messenger
 from pyro.poutine.util import site_is_subsample
-from torch import nn
+
+from pyrocomp.nn import BayesianNetwork
+from pyrocomp.util import own_param_store_names
 
 from .posteriors import MeanFieldNormal, posterior_family
+from .quantiles import posterior_quantiles
 
 
 def _key(name):
@@ -58,55 +63,94 @@ class _SetupMessenger(Messenger):
     def _pyro_sample(self, msg):
         if msg["is_observed"] or site_is_subsample(msg):
             return
+        key = _key(msg["name"])
+        if key in self.guide.posteriors:
+            raise ValueError(f"Site {msg['name']!r} is sampled twice by the model's priors; every layer's sites "
+                             "need names of their own (start them with the layer path the prior is given)")
         prior = msg["fn"]
         init = self.init_loc_fn(msg)
         family = self.family(msg["name"], prior)
-        self.guide.posteriors[_key(msg["name"])] = family(prior, init, self.init_scale)
+        setattr(self.guide.posteriors, key, family(prior, init, self.init_scale))
         msg["value"] = init
         msg["done"] = True
 
 
-class _PosteriorMessenger(Messenger):
-    """Replaces each latent site's prior by its posterior, conditioned on upstream samples."""
+class _LatentMessenger(GuideMessenger):
+    """Pyro's effect-based guide over the model's latent sites (its priors, run without data): each site's
+    prior is replaced by :meth:`AutoCompressionGuide.get_posterior`, also recorded as ``infer["posterior"]``
+    (which the Bayesian layers read for the local reparameterisation trick)."""
 
     def __init__(self, guide, value_fn=None):
-        super().__init__()
+        super().__init__(guide.model.sample_latents)
         self.guide, self.value_fn = guide, value_fn
+
+    def get_posterior(self, name, prior):
+        posterior = self.guide.get_posterior(name, prior)
+        return posterior if self.value_fn is None else self.value_fn(name, posterior)
 
     def _pyro_sample(self, msg):
         if msg["is_observed"] or site_is_subsample(msg):
             return
-        try:
-            posterior_module = self.guide.posteriors[_key(msg["name"])]
-        except KeyError:
-            raise RuntimeError(f"Site {msg['name']!r} was not in the model when the guide was set up") from None
-        prior = msg["fn"]
-        posterior = posterior_module(prior)
-        msg["fn"] = posterior
-        msg["infer"] = dict(msg["infer"], prior=prior, posterior=posterior)
-        if self.value_fn is not None:
-            msg["value"] = self.value_fn(posterior)
-            msg["done"] = True
+        super()._pyro_sample(msg)
+        msg["infer"]["posterior"] = msg["fn"]
 
 
-class AutoCompressionGuide(nn.Module):
+class _Posteriors(PyroModule):
+    """The posterior modules of :class:`AutoCompressionGuide`, keyed by site name with ``/`` for ``.``;
+    attribute access keeps them in the guide's Pyro context (param store names, module-local params)."""
+
+    def __getitem__(self, key):
+        if key not in self._modules:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __contains__(self, key):
+        return key in self._modules
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def keys(self):
+        return self._modules.keys()
+
+    def items(self):
+        return [(key, self[key]) for key in self._modules]
+
+    def values(self):
+        return [self[key] for key in self._modules]
+
+
+class AutoCompressionGuide(AutoGuide):
     r"""
-    The guide of pyrocomp's compression models: runs the network's priors (no data) and
-    replaces each latent site's prior by a posterior chosen through the registry in
-    :mod:`pyrocomp.guides.posteriors` — the multiplicative Gaussian
-    :math:`q(W \mid z) = \mathcal{N}(z\tilde\mu, z^2\tilde\sigma^2)` of Bayesian Compression for
-    weights under Gaussian scale-mixture priors, mean-field Gaussians for other real sites and
-    log-normals for positive scales, so that
+    The guide of pyrocomp's compression models, a Pyro :class:`~pyro.infer.autoguide.AutoGuide`: it
+    runs the network's priors (no data) under Pyro's effect-based guide
+    (:class:`~pyro.poutine.guide.GuideMessenger`), whose :meth:`get_posterior` replaces each latent
+    site's prior by a posterior chosen through the registry in :mod:`pyrocomp.guides.posteriors` —
+    the multiplicative Gaussian :math:`q(W \mid z) = \mathcal{N}(z\tilde\mu, z^2\tilde\sigma^2)` of
+    Bayesian Compression for weights under Gaussian scale-mixture priors, mean-field Gaussians for
+    other real sites and log-normals for positive scales, so that
 
     .. math:: q(W, \theta) = \prod_{\text{scales}} q(\theta_k) \prod_{\text{layers}} q(W_l \mid \theta).
 
     The posterior of every weight site is attached to it as ``infer["posterior"]``, which the
     Bayesian layers use for the local reparameterisation trick.
 
+    The guide is a :class:`~pyro.nn.PyroModule`: its variational parameters are
+    :class:`~pyro.nn.PyroParam` s of its posterior modules, so they live in Pyro's param store
+    (``pyro.get_param_store().save/load`` restores a fit into a fresh model and guide) or, with
+    ``pyro.settings.set(module_local_params=True)``, in the module alone; ``state_dict``,
+    ``torch.save`` and ``pyro.infer.Predictive`` work as for any Pyro guide, and the guide follows its
+    model to another device or dtype (``model.to(...)``) at its next call. As with any Pyro guide, the
+    store holds one value per name: a new guide (and a new :class:`~pyrocomp.nn.BayesianNetwork`)
+    takes its names over when built, so build the model and guide first and then ``load`` a saved
+    store; to keep several fits alive in one process, use module-local parameters.
+
     :param model: a :class:`~pyrocomp.nn.BayesianNetwork`.
     :param callable init_loc_fn: per-site initial value (default :func:`init_to_pretrained`).
     :param float init_scale: initial relative posterior scale of every site.
-    :param str name: prefix of the guide's parameters in Pyro's param store.
     :param callable posterior_family: ``(site name, prior) -> Posterior`` class; default the
         registry's choice (see also :func:`mean_field_weights`).
 
@@ -116,43 +160,67 @@ class AutoCompressionGuide(nn.Module):
         svi = SVI(bnn, guide, pyro.optim.Adam({"lr": 1e-3}), TraceMeanField_ELBO())
     """
 
-    def __init__(self, model, *, init_loc_fn=None, init_scale=1e-2, name="guide", posterior_family=posterior_family):
-        super().__init__()
-        if not callable(getattr(model, "sample_latents", None)):
+    def __init__(self, model, *, init_loc_fn=None, init_scale=1e-2, posterior_family=posterior_family):
+        if not isinstance(model, BayesianNetwork):
             raise TypeError(f"Expected a pyrocomp BayesianNetwork but got {type(model).__name__}")
         if not (init_scale > 0):
             raise ValueError(f"Expected init_scale > 0 but got {init_scale}")
-        self._model = (model,)  # not a submodule: its parameters belong to the model
-        self.name = name
-        self.posteriors = nn.ModuleDict()
+        super().__init__(model)
+        self.posteriors = _Posteriors()
         init_loc_fn = init_to_pretrained(model.pretrained()) if init_loc_fn is None else init_loc_fn
-        with torch.no_grad(), _SetupMessenger(self, init_loc_fn, init_scale, posterior_family):
+        with torch.no_grad(), poutine.trace() as tracer, _SetupMessenger(self, init_loc_fn, init_scale,
+                                                                           posterior_family):
             model.sample_latents()
+        self.prototype_trace = tracer.trace
+        own_param_store_names(self)
 
-    @property
-    def model(self):
-        return self._model[0]
+    def __getstate__(self):
+        # unlike AutoGuide's, keeps the model (a module) and leaves this guide as it was
+        for param in self.parameters():
+            param.__dict__.pop("unconstrained", None)  # PyroParam's weak references
+        return dict(self.__dict__, master=None)
 
     def posterior(self, site):
         """The :class:`~pyrocomp.guides.Posterior` module of the latent site named ``site``."""
         return self.posteriors[_key(site)]
 
+    def get_posterior(self, name, prior):
+        """The posterior of site ``name`` given its ``prior`` (conditioned on upstream draws), as in
+        :meth:`pyro.poutine.guide.GuideMessenger.get_posterior`."""
+        try:
+            module = self.posteriors[_key(name)]
+        except KeyError:
+            raise RuntimeError(f"Site {name!r} was not in the model when the guide was set up") from None
+        return module(prior)
+
+    def _follow_model(self):
+        like = next(iter(self.model.pretrained().values()))
+        mine = next(iter(self.posteriors.parameters()), None)
+        mine = next(iter(self.posteriors.buffers())) if mine is None else mine
+        if mine.device != like.device or mine.dtype != like.dtype:
+            self.to(like)
+
     def _run(self, value_fn=None):
+        self._follow_model()
         # observed sites of the priors (factors such as a block-variance term) belong to the model only
         with poutine.block(hide_fn=lambda msg: msg["type"] == "sample" and msg["is_observed"]):
-            with _PosteriorMessenger(self, value_fn):
-                return self.model.sample_latents()
+            return _LatentMessenger(self, value_fn)()
 
     def forward(self, *args, **kwargs):
-        """Sample every latent site from the posterior; returns ``{weight site: weight}``."""
-        pyro.module(self.name, self)
+        """Sample every latent site from the posterior (the model's data arguments are not needed);
+        returns ``{site name: value}``."""
         return self._run()
 
     def trace(self):
         """A trace of one posterior draw of every latent site (without data)."""
-        return poutine.trace(self._run).get_trace()
+        with self._pyro_context:
+            return poutine.trace(self._run).get_trace()
 
-    @torch.no_grad()
+    def _values(self, value_fn):
+        with torch.no_grad(), self._pyro_context:
+            trace = poutine.trace(self._run).get_trace(value_fn=value_fn)
+        return {name: site["value"] for name, site in trace.nodes.items() if site["type"] == "sample"}
+
     def mean(self):
         r"""
         Posterior means, each site's conditioned on its upstream sites at their means:
@@ -161,8 +229,34 @@ class AutoCompressionGuide(nn.Module):
 
         :returns: ``{site name: value}`` of every latent site.
         """
-        trace = poutine.trace(self._run).get_trace(value_fn=lambda p: p.mean)
-        return {name: site["value"] for name, site in trace.nodes.items() if site["type"] == "sample"}
+        return self._values(lambda name, posterior: posterior.mean)
+
+    def median(self, *args, **kwargs):
+        """
+        Posterior medians, each site's conditioned on its upstream sites at their medians (exact for
+        the mean-field families; see :func:`~pyrocomp.guides.posterior_quantiles`). The model's
+        arguments are accepted and not needed.
+
+        :returns: ``{site name: value}`` of every latent site.
+        """
+        return self._values(lambda name, posterior: posterior_quantiles(posterior, [0.5])[0])
+
+    def quantiles(self, quantiles, *args, **kwargs):
+        """
+        Marginal posterior quantiles of every latent site, each site's conditioned on its upstream
+        sites at their medians.
+
+        :param quantiles: probabilities in (0, 1).
+        :returns: ``{site name: tensor}``, each with a leading dimension of ``len(quantiles)``.
+        """
+        found = {}
+
+        def at_median(name, posterior):
+            found[name] = posterior_quantiles(posterior, quantiles)
+            return posterior_quantiles(posterior, [0.5])[0]
+
+        self._values(at_median)
+        return found
 
     @torch.no_grad()
     def monte_carlo(self, statistic, num_samples=256, seed=0):

@@ -14,10 +14,11 @@ from the site's prior through a registry:
 Register another family with :func:`register_posterior`.
 """
 import torch
-from pyro.distributions import Bernoulli, Dirichlet, Gamma, Independent, LogNormal, Normal, constraints
-from torch import nn
+from pyro.distributions import Bernoulli, Dirichlet, Gamma, LogNormal, Normal, constraints
+from pyro.nn import PyroModule, PyroParam
 
 from pyrocomp.distributions import GroupNormalMixture, SpikeSlabGamma
+from pyrocomp.util import unwrap_independent
 
 _BY_TYPE = {}
 _BY_SUPPORT = []
@@ -42,12 +43,6 @@ def register_posterior(prior_type=None, support=None):
     return decorator
 
 
-def unwrap_independent(fn):
-    """The distribution under any ``Independent`` wrappers of ``fn``."""
-    while isinstance(fn, Independent):
-        fn = fn.base_dist
-    return fn
-
 
 def posterior_family(name, prior):
     """The registered :class:`Posterior` class for the site ``name`` with ``prior``."""
@@ -64,10 +59,11 @@ def posterior_family(name, prior):
     )
 
 
-class Posterior(nn.Module):
+class Posterior(PyroModule):
     """
-    Base class of posterior families: holds the variational parameters of one site and
-    returns its posterior given the site's prior (conditioned on upstream samples).
+    Base class of posterior families: holds the variational parameters of one site (as
+    :class:`~pyro.nn.PyroParam` s, so that Pyro's param store or module-local parameters hold them)
+    and returns its posterior given the site's prior (conditioned on upstream samples).
 
     :param prior: the site's prior at set-up.
     :param torch.Tensor init: initial value (the posterior starts centred there).
@@ -91,8 +87,8 @@ class NonCenteredNormal(Posterior):
         loc, scale = self._prior_loc_scale(prior)
         if not bool((scale > 0).all()):
             raise ValueError("Expected a positive prior scale at initialisation")
-        self.loc = nn.Parameter(((init - loc) / scale).detach().clone())
-        self.log_scale = nn.Parameter(torch.full_like(self.loc, float(init_scale)).log())
+        self.loc = PyroParam(((init - loc) / scale).detach().clone())
+        self.log_scale = PyroParam(torch.full_like(self.loc, float(init_scale)).log())
 
     @staticmethod
     def _prior_loc_scale(prior):
@@ -113,8 +109,8 @@ class MeanFieldNormal(Posterior):
 
     def __init__(self, prior, init, init_scale):
         super().__init__(prior, init, init_scale)
-        self.loc = nn.Parameter(init.detach().clone())
-        self.log_scale = nn.Parameter(torch.full_like(self.loc, float(init_scale)).log())
+        self.loc = PyroParam(init.detach().clone())
+        self.log_scale = PyroParam(torch.full_like(self.loc, float(init_scale)).log())
 
     def forward(self, prior):
         return Normal(self.loc, self.log_scale.exp()).to_event(self.event_dim)
@@ -134,8 +130,8 @@ class LogNormalPosterior(Posterior):
         super().__init__(prior, init, init_scale)
         if not bool((init > 0).all()):
             raise ValueError("Expected a positive initial value for a positive site")
-        self.loc = nn.Parameter(init.detach().log().clone())
-        self.log_scale = nn.Parameter(torch.full_like(self.loc, float(init_scale)).log())
+        self.loc = PyroParam(init.detach().log().clone())
+        self.log_scale = PyroParam(torch.full_like(self.loc, float(init_scale)).log())
 
     def forward(self, prior):
         return LogNormal(self.loc, self.log_scale.exp()).to_event(self.event_dim)
@@ -193,7 +189,7 @@ class DirichletPosterior(Posterior):
     def __init__(self, prior, init, init_scale):
         super().__init__(prior, init, init_scale)
         base = unwrap_independent(prior)
-        self.log_concentration = nn.Parameter(base.concentration.detach().log().clone())
+        self.log_concentration = PyroParam(base.concentration.detach().log().clone())
 
     def forward(self, prior):
         q = Dirichlet(self.log_concentration.exp())
@@ -212,7 +208,7 @@ class TaylorNormal(ClosedFormPosterior):
 
     def __init__(self, prior, init, init_scale):
         super().__init__(prior, init, init_scale)
-        self.loc = nn.Parameter(init.detach().clone())
+        self.loc = PyroParam(init.detach().clone())
         self.register_buffer("scale", torch.full_like(init, float(init_scale)))
 
     def forward(self, prior):

@@ -1,13 +1,14 @@
 import torch
 
-from pyrocomp.guides.posteriors import ClosedFormGamma, TaylorNormal, unwrap_independent
 from pyro.distributions import Gamma
 
-from pyrocomp.distributions import compact
-from pyrocomp.distributions.group_normal_mixture import group_dims
+from pyrocomp.guides.posteriors import ClosedFormGamma, TaylorNormal
+from pyrocomp.util import compact, group_dims, unwrap_independent
+
+from .fit_hook import FitHook
 
 
-class ConjugatePrecision:
+class ConjugatePrecision(FitHook):
     r"""
     Closed-form updates for Gaussian weights under Gamma precisions (automatic relevance
     determination, group Student-t, ...) fitted with :class:`~pyrocomp.infer.TaylorMeanField_ELBO`,

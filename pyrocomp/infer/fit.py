@@ -5,11 +5,9 @@ import pyro
 import torch
 from tqdm.auto import tqdm
 
-from pyrocomp.pruning.layer_posterior import summarize
-
-from .evaluation import as_loader, classification_error
+from .evaluation import as_loader
 from .mixture_mean_field_elbo import MixtureMeanField_ELBO
-from .taylor_mean_field_elbo import TaylorMeanField_ELBO
+from .prior_defaults import fit_hooks
 
 
 def kl_warmup(epoch, warmup_epochs, kl_weight=1.0):
@@ -17,23 +15,8 @@ def kl_warmup(epoch, warmup_epochs, kl_weight=1.0):
     return kl_weight * (1.0 if warmup_epochs <= 0 else min(1.0, (epoch + 1) / warmup_epochs))
 
 
-def _kept_and_error(model, guide, eval_data, device, taylor):
-    posteriors = summarize(model, guide, num_samples=8)
-    layers = dict(model.bayesian_layers())
-    kept = total = 0
-    weights = {}
-    for path, post in posteriors.items():
-        prior = layers[path].prior
-        criterion = prior.taylor_criterion if taylor else prior.criterion
-        mask = criterion.keep(post).expand(post.weight_mean.shape)
-        kept, total = kept + int(mask.sum()), total + mask.numel()
-        weights[path] = post.weight_mean * mask
-    error = None if eval_data is None else classification_error(model.to_plain(weights), eval_data, device)
-    return kept / total, error
-
-
 def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_warmup_epochs=0, kl_weight=1.0,
-        device=None, eval_data=None, seed=0, progress=True, clip_norm=10.0, validate=False, callbacks=None):
+        device=None, seed=0, progress=True, clip_norm=10.0, validate=False, callbacks=None):
     r"""
     Fit a :class:`~pyrocomp.nn.BayesianNetwork` and its guide by stochastic variational
     inference: each step minimises ``elbo.differentiable_loss`` with one (foreach) Adam over the
@@ -57,17 +40,13 @@ def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_wa
     :param elbo: a Pyro ELBO (default :class:`~pyrocomp.infer.MixtureMeanField_ELBO`, which is
         :class:`~pyro.infer.TraceMeanField_ELBO` for models without per-component mixture scales).
     :param device: ``"cpu"``, ``"cuda"``, ... (default: where the model is).
-    :param eval_data: optional held-out data; the per-epoch history then has the error of the
-        pruned deterministic network (pruned by each prior's ``criterion``, or its
-        ``taylor_criterion`` under :class:`~pyrocomp.infer.TaylorMeanField_ELBO`).
     :param bool validate: run with Pyro's argument validation (about a quarter slower; useful
         while developing a prior).
-    :param callbacks: hooks with any of ``on_fit_start()``, ``after_step()`` and
-        ``after_epoch(epoch)`` (e.g. :class:`~pyrocomp.infer.TurboVBI`); by default those the
-        priors ask for (:meth:`~pyrocomp.priors.Prior.fit_callbacks`). A dict that
-        ``after_epoch`` returns goes into that epoch's history under the hook's class name.
+    :param callbacks: :class:`~pyrocomp.infer.FitHook` instances (e.g. :class:`~pyrocomp.infer.TurboVBI`,
+        or :class:`~pyrocomp.pruning.PruningMonitor` for the pruned network's error every epoch); by
+        default those registered for the model's priors (:func:`~pyrocomp.infer.register_fit_hook`).
     :returns: per-epoch history: list of dicts with ``epoch, loss`` (mean negative ELBO of the
-        epoch's steps, at full-data scale), ``kl_scale, kept_fraction, error, seconds``.
+        epoch's steps, at full-data scale), ``kl_scale, seconds`` and the hooks' records.
     """
     if not (isinstance(epochs, int) and epochs > 0):
         raise ValueError(f"Expected epochs to be a positive int but got {epochs!r}")
@@ -82,7 +61,7 @@ def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_wa
     if model.dataset_size is None:
         model.dataset_size = len(loader.dataset)
     elbo = MixtureMeanField_ELBO() if elbo is None else elbo
-    callbacks = prior_callbacks(model, guide) if callbacks is None else list(callbacks)
+    callbacks = fit_hooks(model, guide) if callbacks is None else list(callbacks)
     # register every parameter (Pyro creates none lazily here: the guide is set up eagerly)
     params = [p for p in list(model.parameters()) + list(guide.parameters()) if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=lr)
@@ -96,21 +75,8 @@ def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_wa
         return loss.item()
 
     with pyro.validation_enabled(validate):
-        return _fit_loop(model, guide, step, loader, epochs, lr, kl_warmup_epochs, device, eval_data, progress,
-                         callbacks, isinstance(elbo, TaylorMeanField_ELBO), float(kl_weight))
-
-
-def prior_callbacks(model, guide):
-    """The fit hooks the model's priors ask for, one per hook type."""
-    hooks, seen = [], set()
-    for _, layer in model.bayesian_layers():
-        if id(layer.prior) in seen:
-            continue
-        seen.add(id(layer.prior))
-        for hook in layer.prior.fit_callbacks(model, guide):
-            if type(hook) not in {type(h) for h in hooks}:
-                hooks.append(hook)
-    return hooks
+        return _fit_loop(model, step, loader, epochs, lr, kl_warmup_epochs, device, progress, callbacks,
+                         float(kl_weight))
 
 
 def _call(callbacks, method, *args):
@@ -120,12 +86,12 @@ def _call(callbacks, method, *args):
         if fn is not None:
             record = fn(*args)
             if isinstance(record, dict):
-                records[type(hook).__name__] = record
+                key = getattr(hook, "history_key", type(hook).__name__)
+                records.update(record if key is None else {key: record})
     return records
 
 
-def _fit_loop(model, guide, step_fn, loader, epochs, lr, kl_warmup_epochs, device, eval_data, progress, callbacks=(),
-              taylor=False, kl_weight=1.0):
+def _fit_loop(model, step_fn, loader, epochs, lr, kl_warmup_epochs, device, progress, callbacks, kl_weight):
     history = []
     _call(callbacks, "on_fit_start")
     bar = tqdm(range(epochs), desc="fit", disable=not progress, leave=False)
@@ -146,10 +112,9 @@ def _fit_loop(model, guide, step_fn, loader, epochs, lr, kl_warmup_epochs, devic
             _call(callbacks, "after_step")
         seconds = time.perf_counter() - start
         records = _call(callbacks, "after_epoch", epoch)
-        kept, error = _kept_and_error(model, guide, eval_data, device, taylor)
-        history.append(dict(epoch=epoch + 1, loss=total / count, kl_scale=model.kl_scale, kept_fraction=kept,
-                            error=error, seconds=seconds, **records))
-        bar.set_postfix(loss=f"{total / count:.3g}", kept=f"{100 * kept:.1f}%",
-                        **({} if error is None else {"error": f"{100 * error:.2f}%"}))
+        history.append(dict(epoch=epoch + 1, loss=total / count, kl_scale=model.kl_scale, seconds=seconds, **records))
+        bar.set_postfix(loss=f"{total / count:.3g}", **{key: f"{100 * records[key]:.2f}%"
+                                                          for key in ("kept_fraction", "error")
+                                                          if records.get(key) is not None})
     model.kl_scale = 1.0
     return history

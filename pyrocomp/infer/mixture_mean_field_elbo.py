@@ -4,7 +4,7 @@ from pyro.infer import TraceMeanField_ELBO
 from pyro.poutine import Trace
 from torch.distributions import kl_divergence
 
-from pyrocomp.guides.posteriors import unwrap_independent
+from pyrocomp.util import unwrap_independent
 
 
 def group_kl(guide_site, model_site):

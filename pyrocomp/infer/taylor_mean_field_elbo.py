@@ -11,8 +11,8 @@ from pyro.poutine.util import prune_subsample_sites, site_is_subsample
 from pyro.util import warn_if_nan
 from torch.distributions import kl_divergence
 
-from pyrocomp.distributions import LogUniform, compact
-from pyrocomp.guides.posteriors import unwrap_independent
+from pyrocomp.distributions import LogUniform
+from pyrocomp.util import compact, unwrap_independent
 
 #: priors whose KL against a Gaussian has no optimum in the variance when the likelihood is
 #: taken at the mean; extend when adding improper priors.

@@ -2,6 +2,7 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
+from .fit_hook import FitHook
 from .sparse_vbi import SparseVBI
 from .support_message_passing import SupportMessagePassing
 
@@ -52,7 +53,7 @@ class TurboSchedule:
             raise ValueError(f"Expected positive tolerances but got {self.tolerance}, {self.bp_tolerance}")
 
 
-class TurboVBI:
+class TurboVBI(FitHook):
     r"""
     The Turbo-VBI algorithm (paper 001 Algorithm 1) as a hook of :func:`~pyrocomp.infer.fit`,
     which drives :math:`q(w)` by SVI with :class:`~pyrocomp.infer.TaylorMeanField_ELBO`

@@ -16,6 +16,8 @@ from abc import ABC, abstractmethod
 
 import torch
 
+from pyrocomp.util import probability
+
 from .belief_propagation import PairwisePotentials
 
 SUPPORT_PRIORS = {}
@@ -38,14 +40,6 @@ def get_support(name, **kwargs):
         raise ValueError(f"Unknown support prior {name!r}; expected one of {sorted(SUPPORT_PRIORS)}")
     return SUPPORT_PRIORS[name](**kwargs)
 
-
-def probability(name, value):
-    """``value`` as a float after checking it lies in the open interval (0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"Expected {name} to be a probability but got {value!r}")
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"Expected {name} in the open interval (0, 1) but got {value}")
-    return float(value)
 
 
 class SupportPrior(ABC):

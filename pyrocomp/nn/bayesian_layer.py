@@ -36,8 +36,9 @@ def gaussian_posterior(site):
 
 class BayesianLayer(PyroModule):
     r"""
-    Base class of layers whose weight is a Pyro sample site declared by a
-    :class:`~pyrocomp.priors.Prior`; the bias stays a point estimate.
+    Base class of layers whose weight is a Pyro sample site declared by a prior (a
+    :class:`~pyrocomp.priors.Prior` or any callable ``prior(name, layer) -> weight``); the bias stays a
+    point estimate.
 
     When a guide attaches the weight's Gaussian posterior to the site as
     ``infer["posterior"]`` (as :class:`~pyrocomp.guides.AutoCompressionGuide` does), the
@@ -53,7 +54,7 @@ class BayesianLayer(PyroModule):
     Subclasses implement :meth:`op` and :meth:`group_shape`.
 
     :param torch.nn.Module module: the plain layer; its weight initialises the posterior.
-    :param prior: the :class:`~pyrocomp.priors.Prior` of the weight.
+    :param prior: the prior of the weight; its ``setup(name, layer)``, when it has one, runs here.
     :param str name: the module path, prefix of the layer's site names.
     """
 
@@ -64,7 +65,9 @@ class BayesianLayer(PyroModule):
         self.local_reparam = True
         self.register_buffer("weight_init", module.weight.detach().clone())
         self.bias = None if module.bias is None else nn.Parameter(module.bias.detach().clone())
-        prior.setup(name, self)
+        setup = getattr(prior, "setup", None)
+        if setup is not None:
+            setup(name, self)
 
     @property
     def weight_site(self):

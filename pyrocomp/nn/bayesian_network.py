@@ -1,14 +1,15 @@
 import copy
+import functools
 from collections.abc import Mapping
 
 import pyro
 import torch
 from pyro import poutine
-from pyro.nn import PyroModule
+from pyro.nn import PyroModule, PyroParam
 from pyro.nn.module import to_pyro_module_
 from torch import nn
 
-from pyrocomp.priors.prior import Prior
+from pyrocomp.util import own_param_store_names
 
 from .bayesian_layer import BAYESIAN_LAYERS, BayesianLayer
 from .likelihoods import CategoricalLikelihood, Likelihood
@@ -24,7 +25,8 @@ class BayesianNetwork(PyroModule):
     r"""
     A Pyro model built from a plain network: every registered layer (``nn.Linear``,
     ``nn.Conv2d``) gets its weight as a sample site declared by a prior; biases and
-    BatchNorm stay point estimates (Pyro params). Site names are module paths
+    BatchNorm stay point estimates, as :class:`~pyro.nn.PyroParam` s that Pyro's param store (or
+    module-local parameters) holds. Site names are module paths
     (``features.0.weight``, ``features.0.scale``, ...).
 
     .. math::
@@ -35,7 +37,8 @@ class BayesianNetwork(PyroModule):
     ``pyro.plate("data", size=N, subsample=...)``.
 
     :param torch.nn.Module net: the plain network; its weights initialise the guide means.
-    :param prior: one :class:`~pyrocomp.priors.Prior` for every layer, or a mapping from
+    :param prior: one prior for every layer — a :class:`~pyrocomp.priors.Prior`, or any callable
+        ``prior(name, layer)`` that samples the layer's sites and returns its weight — or a mapping from
         layer path to prior (layers absent or mapped to ``None`` stay deterministic).
     :param likelihood: a :class:`~pyrocomp.nn.likelihoods.Likelihood`
         (default: categorical on logits).
@@ -53,8 +56,8 @@ class BayesianNetwork(PyroModule):
         super().__init__()
         if not isinstance(net, nn.Module):
             raise TypeError(f"Expected net to be a torch.nn.Module but got {type(net).__name__}")
-        if not (isinstance(prior, (Prior, Mapping))):
-            raise TypeError(f"Expected prior to be a pyrocomp Prior or a mapping of them but got {prior!r}")
+        if not (callable(prior) or isinstance(prior, Mapping)):
+            raise TypeError(f"Expected prior to be a callable prior(name, layer) or a mapping of them but got {prior!r}")
         if dataset_size is not None and (not isinstance(dataset_size, int) or dataset_size <= 0):
             raise ValueError(f"Expected dataset_size to be a positive int but got {dataset_size!r}")
         self.likelihood = CategoricalLikelihood() if likelihood is None else likelihood
@@ -70,15 +73,17 @@ class BayesianNetwork(PyroModule):
         for name, module in list(net.named_modules()):
             layer_prior = _select_prior(prior, name)
             if type(module) in BAYESIAN_LAYERS and layer_prior is not None:
-                if not isinstance(layer_prior, Prior):
-                    raise TypeError(f"Expected a pyrocomp Prior for layer {name!r} but got {layer_prior!r}")
+                if not callable(layer_prior):
+                    raise TypeError(f"Expected a callable prior(name, layer) for layer {name!r} but got {layer_prior!r}")
                 _replace(net, name, BAYESIAN_LAYERS[type(module)](module, layer_prior, name))
                 converted += 1
         if converted == 0:
             raise ValueError(f"No layer of {type(net).__name__} could be made Bayesian; expected one of "
                              f"{[t.__name__ for t in BAYESIAN_LAYERS]} with a prior")
         to_pyro_module_(net)
+        _to_pyro_params_(net)
         self.net = net
+        own_param_store_names(self)
 
     def bayesian_layers(self):
         """Iterate over ``(path, layer)`` of the Bayesian layers, in module order."""
@@ -102,7 +107,7 @@ class BayesianNetwork(PyroModule):
         :param dict weights: ``{layer path: weight}`` for every Bayesian layer.
         """
         plain = copy.deepcopy(self._plain[0])
-        state = dict(self.net.state_dict())
+        state = self._state()
         for path, layer in self.bayesian_layers():
             if path not in weights:
                 raise ValueError(f"Expected a weight for layer {path!r}")
@@ -110,6 +115,18 @@ class BayesianNetwork(PyroModule):
         # the Bayesian layers' own buffers (pretrained weights, prior state) stay behind
         plain.load_state_dict({key: value for key, value in state.items() if key in plain.state_dict()})
         return plain.to(next(iter(state.values())).device)
+
+    def _state(self):
+        # the point estimates as Pyro holds them (the param store's values, when it has them) and the buffers
+        state = {}
+        with torch.no_grad(), self._pyro_context:
+            for path, _ in self.net.named_modules():
+                module = functools.reduce(getattr, path.split("."), self.net) if path else self.net
+                prefix = f"{path}." if path else ""
+                for name in getattr(module, "_pyro_params", {}):
+                    state[prefix + name] = getattr(module, name).detach()
+                state.update({prefix + name: value for name, value in module.named_buffers(recurse=False)})
+        return state
 
     def sample_latents(self):
         """Run every layer's prior (no data); return ``{weight site: weight}``."""
@@ -126,6 +143,14 @@ class BayesianNetwork(PyroModule):
         with pyro.plate("data", size=size, subsample=torch.arange(len(x), device=x.device)):
             self.likelihood(output, y)
         return output
+
+
+def _to_pyro_params_(net):
+    for module in net.modules():
+        for name, value in list(module.named_parameters(recurse=False)):
+            delattr(module, name)
+            setattr(module, name, PyroParam(value.detach().clone()))
+            getattr(module, f"{name}_unconstrained").requires_grad_(value.requires_grad)
 
 
 def _replace(root, path, new):

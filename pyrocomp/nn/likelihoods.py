@@ -1,7 +1,7 @@
 import pyro
 import pyro.distributions as dist
 
-from pyrocomp.priors.prior import positive
+from pyrocomp.util import positive
 
 
 class Likelihood:

@@ -1,9 +1,9 @@
-import math
-
 import pyro
 import pyro.distributions as dist
 
-from .prior import Prior, centred_normal, positive, register_prior
+from pyrocomp.util import positive
+
+from .prior import Prior, centred_normal, register_prior
 
 
 @register_prior("ard")
@@ -48,17 +48,3 @@ class AutomaticRelevanceDetermination(Prior):
         )
         scale = rho.rsqrt().expand(layer.weight_shape)
         return pyro.sample(f"{name}.weight", centred_normal(scale).to_event(scale.dim()))
-
-    @property
-    def criterion(self):
-        from pyrocomp.pruning.criteria import LogAlphaThreshold
-
-        return LogAlphaThreshold(self.threshold)
-
-    @property
-    def taylor_criterion(self):
-        r"""After a Taylor fit: keep a weight when :math:`\ln(\mu^2 E[\rho])` is above
-        :math:`\ln(2a) - 3`, three nats below the level where relevant weights settle."""
-        from pyrocomp.pruning.criteria import PriorPrecisionThreshold
-
-        return PriorPrecisionThreshold(math.log(2 * self.a) - 3.0)

@@ -2,7 +2,9 @@ import pyro
 import pyro.distributions as dist
 
 from .group_normal_jeffreys import _check_group
-from .prior import Prior, centred_normal, positive, register_prior
+from pyrocomp.util import positive
+
+from .prior import Prior, centred_normal, register_prior
 
 
 def _half_cauchy_squared(name, shape, layer, init):
@@ -51,9 +53,3 @@ class GroupHorseshoe(Prior):
         lam2 = _half_cauchy_squared(f"{name}.scale", gshape, layer, rms / self.tau0)
         scale = (self.tau0 * (tau2 * lam2).sqrt()).expand(layer.weight_shape)
         return pyro.sample(f"{name}.weight", centred_normal(scale).to_event(scale.dim()))
-
-    @property
-    def criterion(self):
-        from pyrocomp.pruning.criteria import LogAlphaThreshold
-
-        return LogAlphaThreshold(self.threshold)

@@ -40,9 +40,3 @@ class GroupNormalJeffreys(Prior):
         )
         scale = z.abs().expand(layer.weight_shape)
         return pyro.sample(f"{name}.weight", centred_normal(scale).to_event(scale.dim()))
-
-    @property
-    def criterion(self):
-        from pyrocomp.pruning.criteria import AllOf, LogAlphaThreshold, ScaleLogAlphaThreshold
-
-        return AllOf(ScaleLogAlphaThreshold(self.threshold), LogAlphaThreshold(3.0))

@@ -30,9 +30,3 @@ class InputOutputNormalJeffreys(Prior):
         s = pyro.sample(f"{name}.scale_out", LogUniform(shape_out, device=device).to_event(len(shape_out)), infer={"init": 1.0})
         scale = (z.abs() * s.abs()).expand(layer.weight_shape)
         return pyro.sample(f"{name}.weight", centred_normal(scale).to_event(scale.dim()))
-
-    @property
-    def criterion(self):
-        from pyrocomp.pruning.criteria import AllOf, LogAlphaThreshold, ScaleLogAlphaThreshold
-
-        return AllOf(ScaleLogAlphaThreshold(self.threshold), LogAlphaThreshold(3.0))

@@ -1,7 +1,9 @@
 import pyro
 import pyro.distributions as dist
 
-from .prior import Prior, centred_normal, positive, register_prior
+from pyrocomp.util import positive
+
+from .prior import Prior, centred_normal, register_prior
 
 
 @register_prior("laplace")
@@ -34,9 +36,3 @@ class LaplacePrior(Prior):
         )
         scale = psi.sqrt()
         return pyro.sample(f"{name}.weight", centred_normal(scale).to_event(len(shape)))
-
-    @property
-    def criterion(self):
-        from pyrocomp.pruning.criteria import LogAlphaThreshold
-
-        return LogAlphaThreshold(self.threshold)

@@ -24,9 +24,3 @@ class LogUniformPrior(Prior):
     def __call__(self, name, layer):
         shape = layer.weight_shape
         return pyro.sample(f"{name}.weight", LogUniform(shape, device=layer.weight_init.device).to_event(len(shape)))
-
-    @property
-    def criterion(self):
-        from pyrocomp.pruning.criteria import LogAlphaThreshold
-
-        return LogAlphaThreshold(self.threshold)

@@ -10,7 +10,9 @@ from torch.distributions.transforms import PowerTransform
 from pyrocomp.distributions import GroupNormalMixture, ProductScale, Rayleigh, ScaleMixture
 from pyrocomp.mrf.layout import from_grid, to_grid
 
-from .prior import Prior, centred_normal, positive, register_prior
+from pyrocomp.util import positive
+
+from .prior import Prior, centred_normal, register_prior
 
 #: scale-mixture components: name -> ``f(unit) -> distribution of the scale z``, ``unit`` the
 #: layer's pretrained RMS weight; extend with :func:`register_component`.
@@ -288,9 +290,3 @@ class MixturePrior(Prior):
         energy = F.avg_pool2d(to_grid(weight).pow(2)[None, None], (h, w), ceil_mode=True).reshape(-1)
         share = energy / energy.sum().clamp_min(torch.finfo(energy.dtype).tiny)
         return -(torch.xlogy(share, share)).sum()
-
-    @property
-    def criterion(self):
-        from pyrocomp.pruning.criteria import LogAlphaThreshold
-
-        return LogAlphaThreshold(self.threshold)

@@ -9,15 +9,6 @@ def centred_normal(scale):
     return dist.Normal(scale.new_zeros(()).expand(scale.shape), scale)
 
 
-def positive(name, value):
-    """Return ``value`` as a float after checking it is a finite positive number."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"Expected {name} to be a positive number but got {value!r}")
-    if not (value > 0 and value < float("inf")):
-        raise ValueError(f"Expected {name} > 0 but got {value}")
-    return float(value)
-
-
 class Prior(ABC):
     r"""
     Base class of sparsity priors. A prior is Pyro code: its one method issues the
@@ -41,13 +32,15 @@ class Prior(ABC):
                 return pyro.sample(f"{name}.weight",
                                    centred_normal(scale).to_event(len(layer.weight_shape)))
 
-    :attr criterion: the default :class:`~pyrocomp.pruning.PruningCriterion` for this prior.
+    Any callable ``prior(name, layer) -> weight`` is a prior for
+    :class:`~pyrocomp.nn.BayesianNetwork`; this base class adds :meth:`setup`, a ``repr`` and a
+    command-line name. How a prior is fitted and pruned is not its job: see
+    :func:`~pyrocomp.infer.register_default_elbo`, :func:`~pyrocomp.infer.register_fit_hook` and
+    :func:`~pyrocomp.pruning.register_criterion`.
     """
 
     #: short name used on the command line, set by :func:`register_prior`
     name = None
-    #: the ELBO class this prior is fitted with when none is given (``None``: the caller's default)
-    default_elbo = None
 
     @abstractmethod
     def __call__(self, name, layer):
@@ -65,27 +58,6 @@ class Prior(ABC):
         a prior that keeps per-layer state (e.g. the support prior probabilities that belief
         propagation updates) registers it here as buffers of ``layer``. Default: nothing.
         """
-
-    def fit_callbacks(self, model, guide):
-        """
-        Hooks that :func:`~pyrocomp.infer.fit` must call while fitting this prior (closed-form
-        updates, message passing); default none. See :class:`~pyrocomp.infer.TurboVBI`.
-        """
-        return []
-
-    @property
-    def criterion(self):
-        from pyrocomp.pruning.criteria import LogAlphaThreshold
-
-        return LogAlphaThreshold(3.0)
-
-    @property
-    def taylor_criterion(self):
-        """The pruning criterion after a fit with :class:`~pyrocomp.infer.TaylorMeanField_ELBO`,
-        where posterior variances follow the prior: the posterior precision."""
-        from pyrocomp.pruning.criteria import PriorPrecisionThreshold
-
-        return PriorPrecisionThreshold(-3.0)
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
@@ -117,4 +89,3 @@ def get_prior(name, **kwargs):
     if name not in PRIORS:
         raise ValueError(f"Unknown prior {name!r}; expected one of {sorted(PRIORS)}")
     return PRIORS[name](**kwargs)
-

@@ -5,7 +5,9 @@ import torch
 from pyrocomp.distributions import SpikeSlabGamma
 from pyrocomp.mrf import IsingSupport, SupportPrior
 
-from .prior import Prior, centred_normal, positive, register_prior
+from pyrocomp.util import positive
+
+from .prior import Prior, centred_normal, register_prior
 
 
 @register_prior("turbo")
@@ -49,12 +51,6 @@ class TurboPrior(Prior):
     :param scale: ``"pretrained"`` or ``None``, see above.
     """
 
-    @property
-    def default_elbo(self):
-        from pyrocomp.infer.taylor_mean_field_elbo import TaylorMeanField_ELBO
-
-        return TaylorMeanField_ELBO
-
     def __init__(self, support=None, a=1.0, b=1.0, a_bar=1.0, b_bar=1e-3, threshold=0.5, schedule=None,
                  scale="pretrained"):
         self.support = IsingSupport() if support is None else support
@@ -96,16 +92,3 @@ class TurboPrior(Prior):
         )
         scale = rho.rsqrt()
         return pyro.sample(f"{name}.weight", centred_normal(scale).to_event(event))
-
-    def fit_callbacks(self, model, guide):
-        from pyrocomp.infer.turbo_vbi import TurboVBI
-
-        return [TurboVBI(model, guide, self.schedule)]
-
-    @property
-    def criterion(self):
-        from pyrocomp.pruning.criteria import SupportThreshold
-
-        return SupportThreshold(self.threshold)
-
-    taylor_criterion = criterion

@@ -11,9 +11,11 @@ from .criteria import (
     ScaleLogAlphaThreshold,
     SupportThreshold,
 )
+from .default_criteria import default_criterion, register_criterion
 from .export import LayerStructure, prune_
 from .io import load_compressed, resize_to_state_dict_, save_compressed
 from .mixing_weights import mixing_weights
+from .pruning_monitor import PruningMonitor
 from .reinitialize import reinitialize_
 from .layer_posterior import LayerPosterior, summarize
 from .report import CompressionReport, LayerReport
@@ -30,6 +32,7 @@ __all__ = [
     "LogAlphaThreshold",
     "PriorPrecisionThreshold",
     "PruningCriterion",
+    "PruningMonitor",
     "ScaleLogAlphaThreshold",
     "SupportThreshold",
     "bit_precision",
@@ -37,6 +40,8 @@ __all__ = [
     "choose_sparsest",
     "monotone_errors",
     "compress",
+    "default_criterion",
+    "register_criterion",
     "load_compressed",
     "mixing_weights",
     "resize_to_state_dict_",

@@ -7,6 +7,7 @@ from torch import nn
 from .bits import bit_precision
 from .clusters import weight_clusters
 from .criteria import PruningCriterion
+from .default_criteria import default_criterion
 from .export import prune_
 from .layer_posterior import LayerPosterior, summarize
 from .report import CompressionReport, LayerReport
@@ -30,10 +31,11 @@ class Compression:
 
 
 @torch.no_grad()
-def compress(model, guide, example_input, criterion=None, num_samples=256, seed=0, posteriors=None):
+def compress(model, guide, example_input, criterion=None, num_samples=256, seed=0, posteriors=None, elbo=None):
     """
     Read a smaller deterministic network off the posterior: masks from the pruning criterion
-    (each layer's prior's default unless given), weights at the posterior means (paper 003
+    (each layer's registered default after a fit with ``elbo`` unless given,
+    :func:`~pyrocomp.pruning.default_criterion`), weights at the posterior means (paper 003
     eq. (4)), disconnected units physically removed, bit precision per layer from the
     posterior variance.
 
@@ -41,6 +43,7 @@ def compress(model, guide, example_input, criterion=None, num_samples=256, seed=
     :param guide: its :class:`~pyrocomp.guides.AutoCompressionGuide`.
     :param torch.Tensor example_input: a batch of inputs (spatial sizes, folded constants).
     :param criterion: a :class:`~pyrocomp.pruning.PruningCriterion` or ``None``.
+    :param elbo: the ELBO the posterior was fitted with (it picks the default criteria).
     :param int num_samples: draws for the marginal posterior moments.
     :param dict posteriors: the output of :func:`~pyrocomp.pruning.summarize` for ``model`` and
         ``guide``, when already at hand (``num_samples`` and ``seed`` are then unused).
@@ -53,7 +56,7 @@ def compress(model, guide, example_input, criterion=None, num_samples=256, seed=
     layers = dict(model.bayesian_layers())
     masks, weights = {}, {}
     for path, post in posteriors.items():
-        rule = criterion if criterion is not None else layers[path].prior.criterion
+        rule = criterion if criterion is not None else default_criterion(layers[path].prior, elbo)
         masks[path] = rule.keep(post).expand(post.weight_mean.shape)
         weights[path] = post.weight_mean * masks[path]
     network = model.to_plain(weights)

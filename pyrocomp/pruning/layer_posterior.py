@@ -3,8 +3,9 @@ from typing import Dict, Optional, Tuple
 
 import torch
 
-from pyrocomp.guides.posteriors import unwrap_independent
 from pyro.distributions import Normal
+
+from pyrocomp.util import unwrap_independent
 
 
 @dataclass

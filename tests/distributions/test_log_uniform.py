@@ -21,9 +21,10 @@ def test_expand_and_event_shape():
     assert d.log_prob(torch.ones(2, 3)).shape == ()
 
 
-def test_sampling_is_refused():
-    with pytest.raises(NotImplementedError, match="improper"):
-        LogUniform((2,)).sample()
+def test_sampling_warns_and_gives_the_feasible_point():
+    with pytest.warns(RuntimeWarning, match="improper"):
+        value = LogUniform((2,)).sample((3,))
+    assert torch.equal(value, torch.ones(3, 2))
 
 
 def test_bad_shape_is_a_type_error():

@@ -110,7 +110,7 @@ def test_bad_second_moment_is_a_value_error():
 def test_ard_taylor_criterion_sits_three_nats_below_relevant_weights():
     import math
 
-    from pyrocomp.pruning import summarize
+    from pyrocomp.pruning import default_criterion, summarize
 
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(6, 4))
@@ -121,7 +121,7 @@ def test_ard_taylor_criterion_sits_three_nats_below_relevant_weights():
         w.loc.copy_(torch.randn(4, 6).sign() * torch.rand(4, 6).add(0.5))
         w.loc[:, :2] = 1e-5  # irrelevant
     ConjugatePrecision(model, guide, second_moment="exact").update()
-    criterion = AutomaticRelevanceDetermination(a=0.01).taylor_criterion
+    criterion = default_criterion(AutomaticRelevanceDetermination(a=0.01), TaylorMeanField_ELBO())
     assert criterion.threshold == pytest.approx(math.log(0.02) - 3)
     post = summarize(model, guide, num_samples=20000)["0"]  # E[rho] by Monte Carlo, shape a + 1/2
     score = (post.weight_mean.pow(2) * post.prior_precision).log()

@@ -6,6 +6,7 @@ from torch import nn
 from pyrocomp import AutoCompressionGuide, BayesianNetwork
 from pyrocomp.infer import classification_error, fit, kl_warmup
 from pyrocomp.priors import LogUniformPrior
+from pyrocomp.pruning import PruningMonitor
 
 
 def _setup():
@@ -17,7 +18,8 @@ def _setup():
 
 def test_history_warmup_and_dataset_size():
     model, guide, x, y = _setup()
-    history = fit(model, guide, (x, y), epochs=3, batch_size=20, kl_warmup_epochs=3, eval_data=(x, y), progress=False)
+    history = fit(model, guide, (x, y), epochs=3, batch_size=20, kl_warmup_epochs=3, progress=False,
+                  callbacks=[PruningMonitor(model, guide, (x, y))])
     assert [h["epoch"] for h in history] == [1, 2, 3]
     assert [h["kl_scale"] for h in history] == pytest.approx([1 / 3, 2 / 3, 1.0])
     assert model.dataset_size == 60 and model.kl_scale == 1.0

@@ -81,4 +81,4 @@ def test_per_component_prior_trains_with_the_default_elbo():
     assert torch.isfinite(structured) and not torch.allclose(structured, mean_field)
     structured.backward()
     grads = {name: p.grad for name, p in guide.named_parameters()}
-    assert all(grads[f"posteriors.0/{c}_scale.loc"] is not None for c in ("horseshoe", "laplace", "normal-jeffreys"))
+    assert all(grads[f"posteriors.0/{c}_scale.loc_unconstrained"] is not None for c in ("horseshoe", "laplace", "normal-jeffreys"))

@@ -20,7 +20,7 @@ from pyrocomp.mrf import BernoulliSupport, IsingSupport, MarkovChainSupport, Sup
 from pyrocomp.nn import BayesianNetwork
 from pyrocomp.nn.likelihoods import GaussianLikelihood
 from pyrocomp.priors import TurboPrior
-from pyrocomp.pruning import SupportThreshold, compress, summarize
+from pyrocomp.pruning import SupportThreshold, compress, default_criterion, summarize
 from synthetic import block_sparse_problem
 
 
@@ -168,7 +168,7 @@ def test_support_threshold_criterion():
     post = summarize(model, guide, num_samples=2)["0"]
     expected = torch.sigmoid(guide.posteriors["0/support"].logits) > 0.3
     assert torch.equal(SupportThreshold(0.3).keep(post), expected)
-    assert torch.equal(model.net[0].prior.criterion.keep(post), expected)
+    assert torch.equal(default_criterion(model.net[0].prior, TaylorMeanField_ELBO()).keep(post), expected)
     with pytest.raises(ValueError, match="support"):
         SupportThreshold(0.5).keep(type(post)(name="x", weight_mean=post.weight_mean, weight_variance=post.weight_variance,
                                               log_alpha=post.log_alpha))

@@ -57,7 +57,7 @@ def test_to_plain_roundtrip():
 
 @pytest.mark.parametrize("args,error,match", [
     (("not a net", LogUniformPrior()), TypeError, "torch.nn.Module"),
-    ((nn.Sequential(nn.Linear(2, 2)), "vd"), TypeError, "Prior"),
+    ((nn.Sequential(nn.Linear(2, 2)), "vd"), TypeError, "callable prior"),
     ((nn.Sequential(nn.ReLU()), LogUniformPrior()), ValueError, "No layer"),
 ])
 def test_bad_arguments(args, error, match):

@@ -127,7 +127,7 @@ def test_guide_has_dirichlet_posterior_and_concentration_is_learned():
     guide = AutoCompressionGuide(model)
     assert isinstance(guide.posteriors["0/mixing_weights"], DirichletPosterior)
     assert guide.posteriors["0/scale"].loc.shape == (2, 1, 1, 1) and guide.posteriors["2/scale"].loc.shape == (3, 1)
-    assert "net.0.mixture_log_concentration" in dict(model.named_parameters())
+    assert "net.0.mixture_log_concentration_unconstrained" in dict(model.named_parameters())
     fixed = BayesianNetwork(nn.Linear(3, 2), MixturePrior(learn_concentration=False))
     assert not any("concentration" in name for name, _ in fixed.named_parameters())
 
