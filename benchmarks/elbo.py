@@ -25,7 +25,7 @@ import torch
 
 from common import calibration_fields, parser, print_table, setup, write_rows
 from pyrocomp.data import hold_out, load_dataset
-from pyrocomp.infer import TaylorMeanField_ELBO, classification_error, train
+from pyrocomp.infer import SECOND_MOMENTS, TaylorMeanField_ELBO, classification_error, train
 from pyrocomp.models import build_model
 from pyrocomp.pipeline import compress_network
 from pyrocomp.priors import AutomaticRelevanceDetermination
@@ -47,7 +47,7 @@ def main(argv=None):
     p.add_argument("--finetune-epochs", type=int, default=10, help="fine-tuning of each pruned network")
     p.add_argument("--ard-a", type=float, default=0.01, help="ARD Gamma shape")
     p.add_argument("--ard-b", type=float, default=1e-4, help="ARD Gamma rate")
-    p.add_argument("--second-moment", default="exact", choices=["taylor", "exact"],
+    p.add_argument("--second-moment", default="exact", choices=sorted(SECOND_MOMENTS),
                    help="<w^2> of the Taylor fit's closed-form precision update")
     p.add_argument("--calibrate", type=float, default=0.5,
                    help="validation-error tolerance (points) of the pruning threshold; negative: the priors' defaults")
@@ -75,7 +75,7 @@ def main(argv=None):
         run = compress_network(copy.deepcopy(net), AutomaticRelevanceDetermination(a=args.ard_a, b=args.ard_b), data,
                                epochs=args.epochs,
                                lr=args.lr, batch_size=args.batch_size, elbo=elbo, device=args.device, seed=args.seed,
-                               kl_warmup_epochs=args.kl_warmup_epochs, second_moment=args.second_moment,
+                               kl_warmup_epochs=args.kl_warmup_epochs, second_moment=SECOND_MOMENTS[args.second_moment](),
                                finetune_epochs=args.finetune_epochs,
                                calibrate=args.calibrate / 100 if args.calibrate >= 0 else None)
         r = run.result.report

@@ -68,7 +68,7 @@ def parse_widths(text):
 def structure(net, example):
     """MACs, weights and the architecture string (the reports' convention) of a dense ``net``."""
     layers = prune_(copy.deepcopy(net), example)
-    architecture = "-".join(str(l.out_units if l.kind == "Conv2d" else l.in_units) for l in layers)
+    architecture = "-".join(str(l.width[0]) for l in layers)
     return sum(l.macs for l in layers), sum(l.weights for l in layers), architecture
 
 

@@ -28,7 +28,7 @@ class CompressionRun:
 
 def compress_network(net, prior, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_warmup_epochs=0,
                      kl_weight=1.0, finetune_epochs=0, finetune_lr=1e-4, device="cpu", seed=0, progress=True, criterion=None,
-                     calibrate=None, calibration_reference=None, second_moment="taylor"):
+                     calibrate=None, calibration_reference=None, second_moment=None):
     """
     Fit ``prior`` to the pretrained ``net`` on ``data.train`` with SVI, read the pruned network
     off the posterior, fine-tune its surviving weights for ``finetune_epochs`` and set the
@@ -53,9 +53,9 @@ def compress_network(net, prior, data, *, epochs, lr=1e-3, batch_size=100, elbo=
         network's. The run's ``calibration`` holds the table.
     :param float calibration_reference: the held-out error ``calibrate`` is measured from instead
         (e.g. a dense network's, to compare several priors at one error).
-    :param str second_moment: for Taylor fits, the ⟨w²⟩ of the closed-form
-        precision updates (:class:`~pyrocomp.infer.ConjugatePrecision`): ``"taylor"`` (paper 001
-        eq. 34) or ``"exact"``.
+    :param SecondMoment second_moment: for Taylor fits, the ⟨w²⟩ of the closed-form
+        precision updates (:class:`~pyrocomp.infer.ConjugatePrecision`; default
+        :class:`~pyrocomp.infer.FirstOrderSecondMoment`, paper 001 eq. 34).
     :raises ValueError: for ``calibrate`` without a validation part.
     :rtype: CompressionRun
     """

@@ -5,19 +5,30 @@ from .fit_hook import FitHook
 from .predict import predict
 from .prior_defaults import default_elbo, fit_hooks, register_default_elbo, register_fit_hook
 from .mixture_mean_field_elbo import MixtureMeanField_ELBO
-from .sparse_vbi import SparseVBI, collapsed_support_evidence, module_a_elbo, precision_update, support_evidence
+from .second_moment import SECOND_MOMENTS, ExactSecondMoment, FirstOrderSecondMoment, SecondMoment
+from .sparse_vbi import SparseVBI
+from .support_update import (SUPPORT_UPDATES, CollapsedSupportUpdate, FactorizedSupportUpdate, SupportUpdate,
+                             collapsed_support_evidence, precision_update, support_evidence)
 from .support_message_passing import SupportMessagePassing
 from .taylor_mean_field_elbo import IMPROPER_PRIORS, ImproperPriorError, TaylorMeanField_ELBO
 from .train import train
 from .turbo_vbi import TurboSchedule, TurboVBI
 
 __all__ = [
+    "CollapsedSupportUpdate",
     "ConjugatePrecision",
+    "ExactSecondMoment",
+    "FactorizedSupportUpdate",
+    "FirstOrderSecondMoment",
     "FitHook",
     "IMPROPER_PRIORS",
     "ImproperPriorError",
     "MixtureMeanField_ELBO",
+    "SECOND_MOMENTS",
+    "SUPPORT_UPDATES",
+    "SecondMoment",
     "SparseVBI",
+    "SupportUpdate",
     "SupportMessagePassing",
     "TaylorMeanField_ELBO",
     "TurboSchedule",
@@ -31,7 +42,6 @@ __all__ = [
     "register_default_elbo",
     "register_fit_hook",
     "kl_warmup",
-    "module_a_elbo",
     "precision_update",
     "predict",
     "support_evidence",

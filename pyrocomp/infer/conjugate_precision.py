@@ -6,6 +6,7 @@ from pyrocomp.guides.posteriors import ClosedFormGamma, TaylorNormal
 from pyrocomp.util import compact, group_dims, unwrap_independent
 
 from .fit_hook import FitHook
+from .second_moment import FirstOrderSecondMoment, SecondMoment
 
 
 class ConjugatePrecision(FitHook):
@@ -22,29 +23,18 @@ class ConjugatePrecision(FitHook):
         q(\rho_g) = \mathrm{Gamma}\big(a + \tfrac{n_g}{2},\; b + \tfrac12 \textstyle\sum_{i \in g} \mu_i^2\big),
         \qquad \sigma_i^2 = 1 / E_q[\rho_{g(i)}],
 
-    the conjugate mean-field update with eq. (34)'s first-order :math:`\langle w^2 \rangle \approx \mu^2`
-    (paper 001's Module A without supports), and the exact minimiser of eq. (35) in
-    :math:`\sigma`. SVI is left with the means alone.
+    the conjugate mean-field update, and the exact minimiser of eq. (35) in :math:`\sigma`; the rate follows
+    ``second_moment`` (:meth:`~pyrocomp.infer.SecondMoment.conjugate_rate`): eq. (34)'s first-order
+    :math:`\langle w^2 \rangle \approx \mu^2` (paper 001's Module A without supports, the default), or the
+    exact second moment solved jointly with :math:`\sigma`. SVI is left with the means alone.
 
-    With ``second_moment="exact"``, :math:`\langle w^2 \rangle = \mu^2 + \sigma^2` instead, and the
-    two updates are solved jointly: their fixed point is
-
-    .. math::
-
-        E_q[\rho_g] = \frac{a}{b + \tfrac12 \sum_{i \in g} \mu_i^2},
-        \qquad q(\rho_g) = \mathrm{Gamma}\big(a + \tfrac{n_g}{2},\; (a + \tfrac{n_g}{2}) / E_q[\rho_g]\big),
-
-    so the means feel the penalty :math:`a \log(b + \frac12\sum_{i \in g}\mu_i^2)` rather than
-    :math:`(a + \frac{n_g}{2}) \log(\cdot)`: a small shape :math:`a` then gives a weak prior, as under
-    the exact ELBO, where the first-order form never weighs it below :math:`n_g / 2`.
-
-    :param str second_moment: ``"taylor"`` (eq. 34, default) or ``"exact"``.
+    :param SecondMoment second_moment: default :class:`~pyrocomp.infer.FirstOrderSecondMoment`.
     """
 
-    def __init__(self, model, guide, second_moment="taylor"):
-        if second_moment not in ("taylor", "exact"):
-            raise ValueError(f"Expected second_moment in ('taylor', 'exact') but got {second_moment!r}")
-        self.second_moment = second_moment
+    def __init__(self, model, guide, second_moment=None):
+        self.second_moment = FirstOrderSecondMoment() if second_moment is None else second_moment
+        if not isinstance(self.second_moment, SecondMoment):
+            raise TypeError(f"Expected second_moment to be a SecondMoment but got {second_moment!r}")
         self.layers = []
         trace = guide.trace()
         for path, layer in model.bayesian_layers():
@@ -69,10 +59,7 @@ class ConjugatePrecision(FitHook):
             concentration = compact(a) + 0.5 * count
             # a broadcast constant stays stride 0, so its KL terms are computed once
             precision.concentration = concentration.expand(shape)
-            if self.second_moment == "taylor":
-                precision.rate.copy_(b + 0.5 * sum_sq)
-            else:  # fixed point of rate = b + (sum_sq + count * rate / concentration) / 2
-                precision.rate.copy_((b + 0.5 * sum_sq) * concentration / a)
+            precision.rate.copy_(self.second_moment.conjugate_rate(b, 0.5 * sum_sq, a, concentration))
             weight.scale.copy_((precision.rate / precision.concentration).sqrt().expand_as(weight.scale))
 
     def on_fit_start(self):

@@ -1,9 +1,11 @@
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 from .fit_hook import FitHook
+from .second_moment import FirstOrderSecondMoment, SecondMoment
 from .sparse_vbi import SparseVBI
+from .support_update import CollapsedSupportUpdate, SupportUpdate
 from .support_message_passing import SupportMessagePassing
 
 
@@ -14,8 +16,8 @@ class TurboSchedule:
 
     :ivar int closed_form_every: SVI steps between closed-form :math:`q(\\rho), q(s)` updates.
     :ivar int sweeps: rounds of the two updates each time (factorized update).
-    :ivar str support_update: ``"collapsed"`` or ``"factorized"``, see :class:`~pyrocomp.infer.SparseVBI`.
-    :ivar str second_moment: ``"taylor"`` or ``"exact"``, see :class:`~pyrocomp.infer.SparseVBI`.
+    :ivar SupportUpdate support_update: the :math:`q(s), q(\\rho)` rule, see :class:`~pyrocomp.infer.SparseVBI`.
+    :ivar SecondMoment second_moment: the :math:`\\langle w^2 \\rangle` rule, see :class:`~pyrocomp.infer.SparseVBI`.
     :ivar int bp_every: epochs between runs of Module B (one outer iteration of Algorithm 1).
     :ivar int bp_start: epochs of Module A alone before the first Module B run.
     :ivar float damping: belief propagation damping.
@@ -28,8 +30,8 @@ class TurboSchedule:
 
     closed_form_every: int = 1
     sweeps: int = 1
-    support_update: str = "collapsed"
-    second_moment: str = "taylor"
+    support_update: SupportUpdate = field(default_factory=CollapsedSupportUpdate)
+    second_moment: SecondMoment = field(default_factory=FirstOrderSecondMoment)
     bp_every: int = 1
     bp_start: int = 0
     damping: float = 0.0
@@ -47,6 +49,10 @@ class TurboSchedule:
             raise ValueError(f"Expected bp_start to be a non-negative int but got {self.bp_start!r}")
         if self.max_outer is not None and not (isinstance(self.max_outer, int) and self.max_outer > 0):
             raise ValueError(f"Expected max_outer to be a positive int or None but got {self.max_outer!r}")
+        if not isinstance(self.support_update, SupportUpdate):
+            raise TypeError(f"Expected support_update to be a SupportUpdate but got {self.support_update!r}")
+        if not isinstance(self.second_moment, SecondMoment):
+            raise TypeError(f"Expected second_moment to be a SecondMoment but got {self.second_moment!r}")
         if not 0.0 <= self.damping < 1.0:
             raise ValueError(f"Expected damping in [0, 1) but got {self.damping}")
         if not (self.tolerance > 0 and self.bp_tolerance > 0):

@@ -67,6 +67,6 @@ def compress(model, guide, example_input, criterion=None, num_samples=256, seed=
         s = structure[path]
         bits = bit_precision(post.weight_mean, post.weight_variance, masks[path] & (weights[path] != 0))
         rows.append(LayerReport(s.name, s.kind, s.weights, s.weights_kept, s.in_units, s.in_kept, s.out_units,
-                                s.out_kept, bits if s.weights_kept else 0, s.macs, s.macs_kept,
+                                s.out_kept, bits if s.weights_kept else 0, s.macs, s.macs_kept, s.width,
                                 weight_clusters(masks[path] & (weights[path] != 0))))
     return Compression(network=network, masks=masks, posteriors=posteriors, report=CompressionReport(rows))

@@ -12,6 +12,7 @@ The layer dependency is read from the execution order of a forward pass: consecu
 dropout, flatten) and BatchNorm are linked; a pair linked otherwise keeps all its units.
 """
 from dataclasses import dataclass
+from typing import Tuple
 
 import torch
 from torch import nn
@@ -34,6 +35,7 @@ class LayerStructure:
     weights_kept: int
     macs: int
     macs_kept: int
+    width: Tuple[int, int]
 
 
 def _units_in(module):
@@ -189,6 +191,7 @@ def prune_(net, example_input):
                 in_kept=in_kept, out_kept=out_kept, weights=i["weights"],
                 weights_kept=int(m.weight.ne(0).sum()), macs=i["macs"],
                 macs_kept=_macs(m, outputs[m], in_kept, out_kept),
+                width=(i["out_units"], out_kept) if isinstance(m, nn.Conv2d) else (i["in_units"], in_kept),
             )
         )
     return result

@@ -1,10 +1,14 @@
 from dataclasses import asdict, dataclass, field
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 
 @dataclass
 class LayerReport:
-    """One layer of a :class:`CompressionReport`; ``macs`` are multiply-accumulates per example."""
+    """
+    One layer of a :class:`CompressionReport`; ``macs`` are multiply-accumulates per example, ``width`` is
+    the ``(dense, kept)`` width of the layer in the architecture string (Bayesian Compression's convention:
+    output channels of a convolution, input features of a linear layer).
+    """
 
     name: str
     kind: str
@@ -17,13 +21,8 @@ class LayerReport:
     bits: int
     macs: int
     macs_kept: int
+    width: Tuple[int, int]
     clusters: List[tuple] = field(default_factory=list)
-
-    @property
-    def width(self):
-        """``(dense, kept)`` width of this layer in the architecture string (Bayesian Compression's
-        convention: output channels of a convolution, input features of a linear layer)."""
-        return (self.out_units, self.out_kept) if self.kind == "Conv2d" else (self.in_units, self.in_kept)
 
 
 @dataclass

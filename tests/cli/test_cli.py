@@ -101,7 +101,7 @@ TURBO = ["compress", "--model", "lenet300", "--prior", "turbo", "--dataset", "di
     (MIXTURE + ["--auxiliary", "--scales", "per-component"], "expected auxiliary=False with scales='per-component'"),
     (BASE + ["--calibrate", "-1"], "expected percentage points in [0, 100] but got '-1'"),
     (BASE + ["--calibrate", "1", "--validation", "1.5"], "expected a fraction in (0, 1) but got '1.5'"),
-    (BASE + ["--second-moment", "mu"], "invalid choice: 'mu'"),
+    (BASE + ["--second-moment", "mu"], "unknown second moment rule 'mu'"),
 ])
 def test_bad_arguments_exit_2_with_one_line(argv, message, capsys, tmp_path):
     assert main(argv + (["--out", str(tmp_path)] if argv and argv[0] == "compress" else [])) == 2

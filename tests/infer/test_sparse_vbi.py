@@ -5,7 +5,33 @@ import pytest
 import torch
 from scipy import integrate, optimize
 
-from pyrocomp.infer import collapsed_support_evidence, module_a_elbo, precision_update, support_evidence
+from pyrocomp.infer import collapsed_support_evidence, precision_update, support_evidence
+
+
+def _log_gamma_term(a, b, mean, mean_log):
+    return a * math.log(b) - math.lgamma(a) + (a - 1) * mean_log - b * mean
+
+
+def module_a_elbo(second_moment, concentration, rate, support_probs, prior_probs, a, b, a_bar, b_bar):
+    r"""
+    The terms of the Module-A ELBO (eq. (20)) that depend on :math:`q(\rho), q(s)`, per weight,
+    exactly:
+
+    .. math::
+
+        E_q[\ln p(w \mid \rho) + \ln p(\rho \mid s) + \ln \hat p(s)] + H[q(\rho)] + H[q(s)].
+
+    The closed-form updates maximise it coordinate-wise.
+    """
+    mean, mean_log = concentration / rate, torch.digamma(concentration) - rate.log()
+    p, pi = support_probs, prior_probs
+    log_w = 0.5 * mean_log - 0.5 * math.log(2 * math.pi) - 0.5 * mean * second_moment
+    log_rho = p * _log_gamma_term(a, b, mean, mean_log) + (1 - p) * _log_gamma_term(a_bar, b_bar, mean, mean_log)
+    log_s = torch.xlogy(p, pi) + torch.xlogy(1 - p, 1 - pi)
+    entropy_rho = torch.distributions.Gamma(concentration, rate).entropy()
+    entropy_s = -(torch.xlogy(p, p) + torch.xlogy(1 - p, 1 - p))
+    return log_w + log_rho + log_s + entropy_rho + entropy_s
+
 
 HYPER = [(1.0, 1.0, 1.0, 1e-3), (0.5, 0.01, 10.0, 1e-3), (2.0, 0.5, 1.5, 1e-6)]
 

@@ -7,6 +7,8 @@ from torch import nn
 
 from pyrocomp.guides import AutoCompressionGuide, ClosedFormBernoulli, ClosedFormGamma, mean_field_weights
 from pyrocomp.infer import (
+    ExactSecondMoment,
+    FactorizedSupportUpdate,
     SparseVBI,
     SupportMessagePassing,
     TaylorMeanField_ELBO,
@@ -71,7 +73,7 @@ def test_taylor_loss_equals_eq_35_by_hand():
 
 def test_sparse_vbi_update_matches_formulas():
     model, guide = small_model(TurboPrior(a=2.0, b=0.5, a_bar=1.5, b_bar=1e-4, scale=None))
-    vbi = SparseVBI(model, guide, support_update="factorized", second_moment="exact")
+    vbi = SparseVBI(model, guide, support_update=FactorizedSupportUpdate(), second_moment=ExactSecondMoment())
     vbi.update(sweeps=1)
     w, rho, s = guide.posteriors["0/weight"], guide.posteriors["0/precision"], guide.posteriors["0/support"]
     layer = dict(model.bayesian_layers())["0"]
@@ -113,8 +115,10 @@ def test_schedule_validation():
     for bad in (dict(bp_every=0), dict(damping=1.0), dict(max_outer=0), dict(tolerance=0.0), dict(bp_start=-1)):
         with pytest.raises(ValueError, match=next(iter(bad))):
             TurboSchedule(**bad)
-    with pytest.raises(ValueError, match="support_update"):
+    with pytest.raises(TypeError, match="support_update to be a SupportUpdate but got 'joint'"):
         SparseVBI(*small_model(TurboPrior()), support_update="joint")
+    with pytest.raises(TypeError, match="second_moment to be a SecondMoment but got 'exact'"):
+        TurboSchedule(second_moment="exact")
 
 
 @pytest.mark.parametrize("kwargs", [dict(a=0.0), dict(b=-1.0), dict(a_bar=float("inf")), dict(b_bar=0.0), dict(threshold=1.0),
