@@ -5,8 +5,8 @@ from dataclasses import dataclass, field
 import pyro
 import torch
 
-from pyrocomp.guides import AutoCompressionGuide, posterior_family, taylor_posterior_family
-from pyrocomp.infer import ConjugatePrecision, TaylorMeanField_ELBO, classification_error, default_elbo, fit, fit_hooks, train
+from pyrocomp.guides import AutoCompressionGuide, posterior_family
+from pyrocomp.infer import ConjugatePrecision, classification_error, default_elbo, fit, fit_hooks, train
 from pyrocomp.nn import BayesianNetwork
 from pyrocomp.pruning import PruningMonitor, compress, default_criterion
 from pyrocomp.pruning import calibrate as calibrate_threshold
@@ -66,18 +66,14 @@ def compress_network(net, prior, data, *, epochs, lr=1e-3, batch_size=100, elbo=
     pyro.set_rng_seed(seed)
     elbo = default_elbo(prior) if elbo is None else elbo
     model = BayesianNetwork(net.to(device), prior, dataset_size=len(data.train))
-    taylor = isinstance(elbo, TaylorMeanField_ELBO)
-    # paper 001's q(w) for the Taylor ELBO (its Taylor point is then E[w]), with the variances and
-    # conjugate precisions in closed form
-    guide = AutoCompressionGuide(model, posterior_family=taylor_posterior_family if taylor else posterior_family)
+    # the ELBO's own families (the Taylor ELBO's: paper 001's q(w), variances and conjugate precisions in
+    # closed form), else the registry's
+    guide = AutoCompressionGuide(model, posterior_family=getattr(elbo, "posterior_family", posterior_family))
     callbacks = fit_hooks(model, guide)
-    conjugate = ConjugatePrecision(model, guide, second_moment=second_moment) if taylor else None
-    if conjugate is not None and conjugate.layers:
+    conjugate = ConjugatePrecision(model, guide, second_moment=second_moment)
+    if conjugate.layers:
         callbacks.append(conjugate)
     callbacks.append(PruningMonitor(model, guide, data.test, elbo=elbo, device=device))
-    if taylor:  # refuse improper priors before any work
-        x, y = data.train.tensors[0][:2].to(device), data.train.tensors[1][:2].to(device)
-        elbo.loss(model, guide, x, y)
     start = time.perf_counter()
     history = fit(model, guide, data.train, epochs=epochs, lr=lr, batch_size=batch_size, elbo=elbo,
                   kl_warmup_epochs=kl_warmup_epochs, kl_weight=kl_weight, device=device, seed=seed, progress=progress,

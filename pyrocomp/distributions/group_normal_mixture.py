@@ -69,18 +69,20 @@ class GroupNormalMixture(TorchDistribution):
         return constraints.independent(constraints.real, len(self.event_shape))
 
     def expand(self, batch_shape, _instance=None):
-        if tuple(batch_shape):
-            raise ValueError(f"GroupNormalMixture is one event; expected batch shape () but got {tuple(batch_shape)}")
-        return self
+        new = self._get_checked_instance(GroupNormalMixture, _instance)
+        new.__dict__.update({k: v for k, v in self.__dict__.items() if k not in ("_batch_shape", "_event_shape")})
+        super(GroupNormalMixture, new).__init__(torch.Size(batch_shape), self.event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
 
     @property
     def mean(self):
-        return self.scales.new_zeros(()).expand(self.event_shape)
+        return self.scales.new_zeros(()).expand(self.batch_shape + self.event_shape)
 
     @property
     def variance(self):
         r""":math:`\sum_k \pi_{gk} z_{k,i}^2`."""
-        return (self.log_mixing_weights().exp() * self.scales.pow(2)).sum(0)
+        return (self.log_mixing_weights().exp() * self.scales.pow(2)).sum(0).expand(self.batch_shape + self.event_shape)
 
     def log_mixing_weights(self):
         r""":math:`\ln\pi` with the components first, shape ``(K,) + group shape``."""
@@ -90,7 +92,7 @@ class GroupNormalMixture(TorchDistribution):
     def with_offsets(self, offsets):
         """The same mixture with ``offsets`` (see above)."""
         return GroupNormalMixture(self.mixing_weights, self.local_scales, self.global_scale, offsets,
-                                  self.component_sites, validate_args=False)
+                                  self.component_sites, validate_args=False).expand(self.batch_shape)
 
     def group_sum(self, x):
         r"""Sum ``x`` (shape ``(..., K) + weight shape``) over each group's weights."""
@@ -109,11 +111,12 @@ class GroupNormalMixture(TorchDistribution):
 
     def log_prob(self, value):
         value = value.unsqueeze(-len(self.event_shape) - 1)
-        return self.group_log_prob(Normal(torch.zeros((), dtype=value.dtype, device=value.device), self.scales).log_prob(value))
+        lp = self.group_log_prob(Normal(torch.zeros((), dtype=value.dtype, device=value.device), self.scales).log_prob(value))
+        return lp.expand(torch.broadcast_shapes(lp.shape, self.batch_shape))
 
     def sample(self, sample_shape=torch.Size()):
         with torch.no_grad():
-            sample_shape = torch.Size(sample_shape)
+            sample_shape = torch.Size(sample_shape) + self.batch_shape
             shape, K = sample_shape + self.event_shape, self.scales.shape[0]
             pi = self.mixing_weights.expand(sample_shape + tuple(self.group_shape) + (K,))
             k = Categorical(pi).sample().expand(shape)

@@ -109,7 +109,7 @@ def _kl_spike_slab_gamma(q, p):
     = \tilde\pi\, \mathrm{KL}(q \,\|\, \mathrm{Gamma}(a, b)) + (1 - \tilde\pi)\, \mathrm{KL}(q \,\|\, \mathrm{Gamma}(\bar a, \bar b))`
     (linear in the support, so exact for a support at its posterior mean).
     """
-    s = p.support_value
+    s = p.indicator
     return s * kl_divergence(q, p.active) + (1 - s) * kl_divergence(q, p.inactive)
 
 
@@ -152,8 +152,8 @@ def _kl_normal_group_normal_mixture(q, p):
     get the bound's gradient.
     """
     base = q.base_dist
-    if not isinstance(base, Normal) or q.event_shape != p.event_shape:
-        raise NotImplementedError
+    if not isinstance(base, Normal) or q.event_shape != p.event_shape or q.batch_shape or p.batch_shape:
+        raise NotImplementedError  # the bound is written for one event; batches get Monte Carlo
     second_moment = base.loc.pow(2) + base.scale.pow(2)
 
     def cross(scales, m2):

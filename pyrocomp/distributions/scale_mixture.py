@@ -5,9 +5,8 @@ mixture priors of paper 000: the components, their auxiliary-variable form and t
 import math
 
 import torch
-from pyro.distributions import Categorical, Exponential, TorchDistribution, TransformedDistribution, Uniform, constraints
-from torch.distributions.transforms import ExpTransform, PowerTransform
-from torch.distributions.utils import broadcast_all
+from pyro.distributions import Categorical, Exponential, TorchDistribution, TransformedDistribution, constraints
+from torch.distributions.transforms import PowerTransform
 
 
 class Rayleigh(TransformedDistribution):
@@ -27,36 +26,17 @@ class Rayleigh(TransformedDistribution):
                          validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
-        return Rayleigh(self.scale.expand(batch_shape))
+        new = self._get_checked_instance(Rayleigh, _instance)
+        new.scale = self.scale.expand(batch_shape)
+        return super().expand(batch_shape, _instance=new)
 
     @property
     def mean(self):
         return self.scale * math.sqrt(math.pi / 2)
 
-
-class LogUniformInterval(TransformedDistribution):
-    r"""
-    :math:`p(z) \propto 1/z` on :math:`[\text{low}, \text{high}]`: the normal-Jeffreys scale prior made
-    proper by truncation, so that it can enter a mixture (an improper component has no
-    normalising constant to weigh against the others).
-    """
-
-    arg_constraints = {"low": constraints.positive, "high": constraints.positive}
-
-    def __init__(self, low, high, validate_args=None):
-        self.low, self.high = broadcast_all(low, high)
-        super().__init__(Uniform(self.low.log(), self.high.log()), [ExpTransform()], validate_args=validate_args)
-
-    @constraints.dependent_property(is_discrete=False, event_dim=0)
-    def support(self):
-        return constraints.interval(self.low, self.high)
-
-    def expand(self, batch_shape, _instance=None):
-        return LogUniformInterval(self.low.expand(batch_shape), self.high.expand(batch_shape))
-
     @property
-    def mean(self):
-        return (self.high - self.low) / (self.high.log() - self.low.log())
+    def variance(self):
+        return self.scale.pow(2) * (2 - math.pi / 2)
 
 
 def component_log_probs(components, value):
@@ -101,7 +81,11 @@ class ProductScale(TorchDistribution):
         super().__init__(b.batch_shape, torch.Size([2]), validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
-        return ProductScale(self.b.expand(batch_shape), self.a_given_b)
+        new = self._get_checked_instance(ProductScale, _instance)
+        new.b, new.a_given_b = self.b.expand(batch_shape), self.a_given_b
+        super(ProductScale, new).__init__(torch.Size(batch_shape), self.event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
 
     def log_prob(self, value):
         a, b = value[..., 0], value[..., 1]
@@ -164,9 +148,13 @@ class ScaleMixture(TorchDistribution):
         return _positive(self.event_shape)
 
     def expand(self, batch_shape, _instance=None):
+        new = self._get_checked_instance(ScaleMixture, _instance)
         shape = torch.Size(batch_shape)
-        return ScaleMixture(self.mixing_weights.expand(shape + self.mixing_weights.shape[-1:]),
-                            [c.expand(shape) for c in self.components], validate_args=False)
+        new.mixing_weights = self.mixing_weights.expand(shape + self.mixing_weights.shape[-1:])
+        new.components = [c.expand(shape) for c in self.components]
+        super(ScaleMixture, new).__init__(shape, self.event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
 
     def component_log_prob(self, value):
         """:math:`\\ln p_k(z)` of every component (:func:`component_log_probs`)."""
@@ -182,44 +170,16 @@ class ScaleMixture(TorchDistribution):
             k = Categorical(self.mixing_weights.expand(shape + self.mixing_weights.shape[-1:])).sample()
             return _select_component(_component_draws(self.components, sample_shape, shape, self.event_shape), k)
 
+    def _average(self, moments):
+        stacked = torch.stack([m.expand(self.batch_shape + self.event_shape) for m in moments], len(self.batch_shape))
+        weights = self.mixing_weights.expand(self.batch_shape + self.mixing_weights.shape[-1:])
+        return (weights.reshape(weights.shape + (1,) * len(self.event_shape)) * stacked).sum(len(self.batch_shape))
+
     @property
     def mean(self):
-        means = torch.stack([c.mean.expand(self.batch_shape + self.event_shape) for c in self.components], len(self.batch_shape))
-        weights = self.mixing_weights.expand(self.batch_shape + self.mixing_weights.shape[-1:])
-        return (weights.reshape(weights.shape + (1,) * len(self.event_shape)) * means).sum(len(self.batch_shape))
+        return self._average([c.mean for c in self.components])
 
-
-class ComponentScale(TorchDistribution):
-    r"""
-    The scale given its mixture component :math:`c`, :math:`p(z \mid c) = p_c(z)` — the
-    un-marginalised form of :class:`ScaleMixture`, for models that enumerate :math:`c` with
-    :class:`~pyro.infer.TraceEnum_ELBO` (``infer={"enumerate": "parallel"}``).
-
-    :param torch.Tensor component: integer component index (may carry enumeration dimensions).
-    :param list components: the component distributions (all of one event shape).
-    """
-
-    arg_constraints = {}
-    has_rsample = False
-
-    def __init__(self, component, components, validate_args=None):
-        self.component = component
-        self.components = list(components)
-        batch_shape = torch.broadcast_shapes(component.shape, *(c.batch_shape for c in components))
-        super().__init__(batch_shape, components[0].event_shape, validate_args=validate_args)
-
-    @constraints.dependent_property(is_discrete=False)
-    def support(self):
-        return _positive(self.event_shape)
-
-    def log_prob(self, value):
-        log_probs = component_log_probs(self.components, value)
-        shape = torch.broadcast_shapes(log_probs.shape[:-1], self.component.shape)
-        index = self.component.long().expand(shape).unsqueeze(-1)
-        return log_probs.expand(shape + log_probs.shape[-1:]).gather(-1, index).squeeze(-1)
-
-    def sample(self, sample_shape=torch.Size()):
-        with torch.no_grad():
-            shape = torch.Size(sample_shape) + self.batch_shape
-            k = self.component.long().expand(shape)
-            return _select_component(_component_draws(self.components, sample_shape, shape, self.event_shape), k)
+    @property
+    def variance(self):
+        r""":math:`\sum_k \pi_k (\mathrm{Var}_k + m_k^2) - m^2`."""
+        return self._average([c.variance + c.mean.pow(2) for c in self.components]) - self.mean.pow(2)

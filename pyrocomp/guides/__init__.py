@@ -1,6 +1,6 @@
-from .auto_compression_guide import AutoCompressionGuide, init_to_pretrained, mean_field_weights
+from .auto_compression_guide import AutoCompressionGuide, init_to_pretrained
 from .quantiles import posterior_quantiles, register_quantile
-from .posteriors import ClosedFormBernoulli, DirichletPosterior, TaylorNormal, taylor_posterior_family, ClosedFormGamma, ClosedFormPosterior, LogNormalPosterior, MeanFieldNormal, NonCenteredNormal, Posterior, posterior_family, register_posterior
+from .posteriors import ClosedFormBernoulli, DirichletPosterior, TaylorNormal, taylor_posterior_family, ClosedFormGamma, ClosedFormPosterior, LogNormalPosterior, MeanFieldNormal, NonCenteredNormal, Posterior, PosteriorFamilies, mean_field_weights, posterior_family, register_posterior
 
 __all__ = [
     "AutoCompressionGuide",
@@ -12,6 +12,7 @@ __all__ = [
     "MeanFieldNormal",
     "NonCenteredNormal",
     "Posterior",
+    "PosteriorFamilies",
     "init_to_pretrained",
     "mean_field_weights",
     "posterior_family",

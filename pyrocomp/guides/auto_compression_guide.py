@@ -10,7 +10,7 @@ from pyro.poutine.util import site_is_subsample
 from pyrocomp.nn import BayesianNetwork
 from pyrocomp.util import own_param_store_names
 
-from .posteriors import MeanFieldNormal, posterior_family
+from .posteriors import posterior_family
 from .quantiles import posterior_quantiles
 
 
@@ -45,16 +45,6 @@ def init_to_pretrained(pretrained):
     return init
 
 
-def mean_field_weights(name, prior):
-    r"""
-    A ``posterior_family`` for :class:`AutoCompressionGuide` giving every weight site
-    (``*.weight``) a mean-field :math:`\mathcal{N}(\mu, \sigma^2)` independent of its scales —
-    paper 001's :math:`q(w)`, the right family for :class:`~pyrocomp.infer.TaylorMeanField_ELBO`,
-    whose Taylor point is then exactly :math:`E_q[w] = \mu` — and the registered family to the rest.
-    """
-    return MeanFieldNormal if name.endswith(".weight") else posterior_family(name, prior)
-
-
 class _SetupMessenger(Messenger):
     def __init__(self, guide, init_loc_fn, init_scale, family):
         super().__init__()
@@ -68,11 +58,26 @@ class _SetupMessenger(Messenger):
             raise ValueError(f"Site {msg['name']!r} is sampled twice by the model's priors; every layer's sites "
                              "need names of their own (start them with the layer path the prior is given)")
         prior = msg["fn"]
-        init = self.init_loc_fn(msg)
         family = self.family(msg["name"], prior)
-        setattr(self.guide.posteriors, key, family(prior, init, self.init_scale))
+        init = self.init_loc_fn(msg)
+        posterior = family(prior, init, self.init_scale)
+        _check_interface(msg["name"], family, posterior.forward(prior))  # outside any Pyro context: no param site
+        setattr(self.guide.posteriors, key, posterior)
         msg["value"] = init
         msg["done"] = True
+
+
+def _check_interface(name, family, q):
+    # what pruning and the summaries read off every posterior
+    for attribute in ("mean", "variance"):
+        try:
+            finite = bool(torch.isfinite(getattr(q, attribute)).all())
+        except NotImplementedError:
+            finite = False
+        if not finite:
+            raise TypeError(f"The posterior family {family.__name__} of site {name!r} gives a "
+                            f"{type(q).__name__}, which has no finite {attribute}; pyrocomp reads the mean and "
+                            "variance of every posterior")
 
 
 class _LatentMessenger(GuideMessenger):
@@ -152,7 +157,8 @@ class AutoCompressionGuide(AutoGuide):
     :param callable init_loc_fn: per-site initial value (default :func:`init_to_pretrained`).
     :param float init_scale: initial relative posterior scale of every site.
     :param callable posterior_family: ``(site name, prior) -> Posterior`` class; default the
-        registry's choice (see also :func:`mean_field_weights`).
+        registry's choice (a :class:`~pyrocomp.guides.PosteriorFamilies`; see also
+        :data:`~pyrocomp.guides.mean_field_weights`).
 
     Example::
 

@@ -8,8 +8,9 @@ from the site's prior through a registry:
 - other priors on the **real line** (e.g. :class:`~pyrocomp.distributions.LogUniform`) get a
   mean-field :math:`\mathcal{N}(\mu, \sigma^2)`;
 - priors on the **positive reals** (precisions, variances, scales) get a log-normal;
-- **binary supports** get a Bernoulli and the spike-and-slab precisions of paper 001 a Gamma,
-  both updated in closed form (:class:`ClosedFormPosterior`).
+- the **support indicators** of paper 001 (:class:`~pyrocomp.distributions.SupportIndicator`) get a
+  Bernoulli and its spike-and-slab precisions a Gamma, both updated in closed form
+  (:class:`ClosedFormPosterior`); other discrete sites have no family.
 
 Register another family with :func:`register_posterior`.
 """
@@ -17,46 +18,92 @@ import torch
 from pyro.distributions import Bernoulli, Dirichlet, Gamma, LogNormal, Normal, constraints
 from pyro.nn import PyroModule, PyroParam
 
-from pyrocomp.distributions import GroupNormalMixture, SpikeSlabGamma
+from pyrocomp.distributions import GroupNormalMixture, SpikeSlabGamma, SupportIndicator
 from pyrocomp.util import unwrap_independent
 
-_BY_TYPE = {}
-_BY_SUPPORT = []
-
-
-def register_posterior(prior_type=None, support=None):
+class PosteriorFamilies:
     """
-    Class decorator registering a :class:`Posterior` family for priors of type
-    ``prior_type`` (checked first, by ``isinstance`` on the prior with ``Independent``
-    removed), or for priors whose support is ``support``.
-    """
-    if (prior_type is None) == (support is None):
-        raise ValueError("Expected exactly one of prior_type and support")
+    A registry choosing each site's :class:`Posterior` class from its prior: by the prior's type (the most
+    specific registered class of its ``Independent``-free base first), else by its support. A registry made
+    with :meth:`child` consults its own entries first, then its parent's. Calling it with
+    ``(site name, prior)`` returns the class; an :class:`~pyrocomp.guides.AutoCompressionGuide` takes one as
+    ``posterior_family``.
 
-    def decorator(cls):
-        if prior_type is not None:
-            _BY_TYPE[prior_type] = cls
-        else:
-            _BY_SUPPORT.append((support, cls))
+    Example::
+
+        families = posterior_family.child()
+        families.register(prior_type=Normal)(MeanFieldNormal)  # weights independent of their scales
+        guide = AutoCompressionGuide(model, posterior_family=families)
+    """
+
+    def __init__(self, parent=None):
+        self.parent = parent
+        self._by_type = {}
+        self._by_support = []
+
+    def child(self):
+        """A registry whose own entries come before this one's."""
+        return PosteriorFamilies(self)
+
+    def register(self, prior_type=None, support=None, *, override=False):
+        """
+        Class decorator registering a :class:`Posterior` family for priors of type ``prior_type`` or
+        for priors whose support is ``support``.
+
+        :raises ValueError: when this registry has a family for that type or support already, unless
+            ``override=True``.
+        :raises TypeError: when the class is not a :class:`Posterior` subclass with its own ``forward``.
+        """
+        if (prior_type is None) == (support is None):
+            raise ValueError("Expected exactly one of prior_type and support")
+
+        def decorator(cls):
+            if not (isinstance(cls, type) and issubclass(cls, Posterior)) or cls.forward is Posterior.forward:
+                raise TypeError(f"Expected a Posterior subclass that implements forward(prior) but got {cls!r}")
+            if prior_type is not None:
+                if prior_type in self._by_type and not override:
+                    raise ValueError(f"{prior_type.__name__} has the posterior family "
+                                     f"{self._by_type[prior_type].__name__} already; pass override=True to replace it")
+                self._by_type[prior_type] = cls
+            else:
+                known = [i for i, (s, _) in enumerate(self._by_support) if _same_support(s, support)]
+                if known and not override:
+                    raise ValueError(f"Support {support} has the posterior family "
+                                     f"{self._by_support[known[0]][1].__name__} already; pass override=True to replace it")
+                self._by_support = [entry for i, entry in enumerate(self._by_support) if i not in known]
+                self._by_support.append((support, cls))
+            return cls
+
+        return decorator
+
+    def lookup(self, prior):
+        """The registered class for ``prior``, or ``None``."""
+        base = unwrap_independent(prior)
+        cls = next((self._by_type[t] for t in type(base).__mro__ if t in self._by_type), None)
+        cls = cls or next((c for support, c in self._by_support if _same_support(base.support, support)), None)
+        return cls if cls is not None or self.parent is None else self.parent.lookup(prior)
+
+    def __call__(self, name, prior):
+        cls = self.lookup(prior)
+        if cls is None:
+            base = unwrap_independent(prior)
+            hint = ("; a discrete site has no trained family: marginalise it in the prior (as MixturePrior does "
+                    "with its components), or declare a support as pyrocomp.distributions.SupportIndicator and fit "
+                    "it in closed form (TurboPrior)") if base.support.is_discrete else ""
+            raise TypeError(
+                f"No posterior family is registered for site {name!r} with prior {type(base).__name__} "
+                f"on support {base.support}; register one with pyrocomp.guides.register_posterior{hint}"
+            )
         return cls
 
-    return decorator
+
+def _same_support(a, b):
+    return a is b or str(a) == str(b)
 
 
-
-def posterior_family(name, prior):
-    """The registered :class:`Posterior` class for the site ``name`` with ``prior``."""
-    base = unwrap_independent(prior)
-    for prior_type, cls in _BY_TYPE.items():
-        if isinstance(base, prior_type):
-            return cls
-    for support, cls in _BY_SUPPORT:
-        if base.support is support or str(base.support) == str(support):
-            return cls
-    raise TypeError(
-        f"No posterior family is registered for site {name!r} with prior {type(base).__name__} "
-        f"on support {base.support}; register one with pyrocomp.guides.register_posterior"
-    )
+#: the default registry of :class:`~pyrocomp.guides.AutoCompressionGuide`
+posterior_family = PosteriorFamilies()
+register_posterior = posterior_family.register
 
 
 class Posterior(PyroModule):
@@ -145,7 +192,7 @@ class ClosedFormPosterior(Posterior):
     """
 
 
-@register_posterior(support=constraints.boolean)
+@register_posterior(prior_type=SupportIndicator)
 class ClosedFormBernoulli(ClosedFormPosterior):
     r""":math:`q(s) = \mathrm{Bernoulli}(\tilde\pi)` (paper 001 eq. (27)); starts at the prior."""
 
@@ -170,7 +217,7 @@ class ClosedFormGamma(ClosedFormPosterior):
             raise ValueError("Expected a positive initial precision")
         base = unwrap_independent(prior)
         if isinstance(base, SpikeSlabGamma):
-            s = base.support_value
+            s = base.indicator
             concentration = s * base.concentration + (1 - s) * base.inactive_concentration + 0.5
         else:
             concentration = base.concentration + 0.5
@@ -215,14 +262,16 @@ class TaylorNormal(ClosedFormPosterior):
         return Normal(self.loc, self.scale).to_event(self.event_dim)
 
 
-def taylor_posterior_family(name, prior):
-    r"""
-    The ``posterior_family`` for fits with :class:`~pyrocomp.infer.TaylorMeanField_ELBO`:
-    weight sites (``*.weight``) get :class:`TaylorNormal`, Gamma precisions
-    :class:`ClosedFormGamma` (conjugate, updated in closed form), the rest the registry's choice.
-    """
-    if name.endswith(".weight"):
-        return TaylorNormal
-    if isinstance(unwrap_independent(prior), Gamma):
-        return ClosedFormGamma
-    return posterior_family(name, prior)
+#: paper 001's :math:`q(w)`: Gaussian (and mixture) weights get a mean-field :math:`\mathcal{N}(\mu, \sigma^2)`
+#: independent of their scales — the family of :class:`~pyrocomp.infer.TaylorMeanField_ELBO`, whose Taylor point
+#: is then exactly :math:`E_q[w] = \mu` — and every other site the default registry's family
+mean_field_weights = posterior_family.child()
+mean_field_weights.register(prior_type=Normal)(MeanFieldNormal)
+
+#: the family of fits with :class:`~pyrocomp.infer.TaylorMeanField_ELBO`: Gaussian (and mixture) weights get
+#: :class:`TaylorNormal` (:math:`\sigma` in closed form), Gamma precisions :class:`ClosedFormGamma` (conjugate,
+#: updated in closed form), every other site the default registry's family
+taylor_posterior_family = posterior_family.child()
+taylor_posterior_family.register(prior_type=Normal)(TaylorNormal)
+taylor_posterior_family.register(prior_type=GroupNormalMixture)(TaylorNormal)
+taylor_posterior_family.register(prior_type=Gamma)(ClosedFormGamma)

@@ -36,14 +36,14 @@ class ConjugatePrecision(FitHook):
         if not isinstance(self.second_moment, SecondMoment):
             raise TypeError(f"Expected second_moment to be a SecondMoment but got {second_moment!r}")
         self.layers = []
-        trace = guide.trace()
+        trace = guide.prototype_trace
         for path, layer in model.bayesian_layers():
             precision_site, weight_site = f"{path}.precision", f"{path}.weight"
             if precision_site not in trace.nodes:
                 continue
             precision = guide.posterior(precision_site)
             weight = guide.posterior(weight_site)
-            prior = unwrap_independent(trace.nodes[precision_site]["infer"]["prior"])
+            prior = unwrap_independent(trace.nodes[precision_site]["fn"])
             if isinstance(precision, ClosedFormGamma) and isinstance(weight, TaylorNormal) and type(prior) is Gamma:
                 a, b = prior.concentration.detach(), prior.rate.detach()
                 self.layers.append((precision, weight, a, b))

@@ -5,13 +5,14 @@ from pyro import poutine
 from pyro.distributions import ImproperUniform, Normal
 from pyro.distributions.util import scale_and_mask
 from pyro.infer import Trace_ELBO
-from pyro.infer.util import torch_item
+from pyro.infer.util import is_validation_enabled, torch_item
 from pyro.poutine.messenger import Messenger
 from pyro.poutine.util import prune_subsample_sites, site_is_subsample
-from pyro.util import warn_if_nan
+from pyro.util import check_model_guide_match, check_site_shape, warn_if_nan
 from torch.distributions import kl_divergence
 
 from pyrocomp.distributions import LogUniform
+from pyrocomp.guides import taylor_posterior_family
 from pyrocomp.util import compact, unwrap_independent
 
 #: priors whose KL against a Gaussian has no optimum in the variance when the likelihood is
@@ -97,12 +98,19 @@ class TaylorMeanField_ELBO(Trace_ELBO):
     variance and every weight would look prunable. Fit those with
     :class:`~pyro.infer.Trace_ELBO` or :class:`~pyro.infer.TraceMeanField_ELBO`.
 
+    Its guide's families are :data:`posterior_family` (:data:`~pyrocomp.guides.taylor_posterior_family`:
+    weight variances and conjugate Gamma precisions in closed form, see
+    :class:`~pyrocomp.infer.ConjugatePrecision`).
+
     :param int num_kl_samples: draws for the Monte-Carlo fallback.
 
     Example::
 
         svi = SVI(model, guide, pyro.optim.Adam({"lr": 1e-3}), TaylorMeanField_ELBO())
     """
+
+    #: the posterior families of this ELBO's guide (:class:`~pyrocomp.guides.AutoCompressionGuide`)
+    posterior_family = taylor_posterior_family
 
     def __init__(self, num_kl_samples=16, **kwargs):
         super().__init__(**kwargs)
@@ -115,9 +123,15 @@ class TaylorMeanField_ELBO(Trace_ELBO):
         with _AtMeansMessenger():
             guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
         model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(*args, **kwargs)
+        if is_validation_enabled():  # Pyro's own checks, as in get_importance_trace
+            check_model_guide_match(model_trace, guide_trace, self.max_plate_nesting)
         guide_trace = prune_subsample_sites(guide_trace)
         model_trace = prune_subsample_sites(model_trace)
         model_trace.compute_log_prob(site_filter=lambda name, site: site["is_observed"])
+        if is_validation_enabled():  # the latent sites' terms are KLs, checked by kl_divergence's shapes
+            for site in model_trace.nodes.values():
+                if site["type"] == "sample" and site["is_observed"]:
+                    check_site_shape(site, self.max_plate_nesting)
         return model_trace, guide_trace
 
     def _kl(self, name, q, p):
@@ -152,7 +166,10 @@ class TaylorMeanField_ELBO(Trace_ELBO):
             if site["is_observed"]:
                 elbo = elbo + site["log_prob_sum"]
                 continue
-            guide_site = guide_trace.nodes[name]
+            guide_site = guide_trace.nodes.get(name)
+            if guide_site is None:
+                raise ValueError(f"The model's latent site {name!r} has no site in the guide; the Taylor ELBO needs "
+                                 "a posterior for every latent site")
             kl = scale_and_mask(self._kl(name, guide_site["fn"], site["fn"]), guide_site["scale"], guide_site["mask"])
             elbo = elbo - (kl.sum() if torch.is_tensor(kl) else kl)
         loss = -torch_item(elbo)

@@ -1,5 +1,6 @@
 import copy
 import functools
+import warnings
 from collections.abc import Mapping
 
 import pyro
@@ -42,7 +43,7 @@ class BayesianNetwork(PyroModule):
         layer path to prior (layers absent or mapped to ``None`` stay deterministic).
     :param likelihood: a :class:`~pyrocomp.nn.likelihoods.Likelihood`
         (default: categorical on logits).
-    :param int dataset_size: ``N``; defaults to the mini-batch size.
+    :param int dataset_size: ``N``; without it the likelihood counts the mini-batch alone (a warning says so).
     :param bool inplace: convert ``net`` itself instead of a deep copy.
 
     Example::
@@ -139,6 +140,10 @@ class BayesianNetwork(PyroModule):
             raise TypeError(f"Expected x to be a tensor but got {type(x).__name__}")
         with poutine.scale(scale=self.kl_scale):
             output = self.net(x)
+        if self.dataset_size is None:
+            warnings.warn(f"dataset_size is not set: the likelihood counts the mini-batch of {len(x)} alone, so the "
+                          "prior weighs as if the data set were that small; pass BayesianNetwork(..., dataset_size=N) "
+                          "(pyrocomp.infer.fit sets it)", RuntimeWarning, stacklevel=2)
         size = self.dataset_size or len(x)
         with pyro.plate("data", size=size, subsample=torch.arange(len(x), device=x.device)):
             self.likelihood(output, y)

@@ -117,7 +117,7 @@ class MixturePrior(Prior):
     Sites: ``{name}.mixing_weights`` (one Dirichlet per layer) and ``{name}.scale`` (one per
     group); the weight is ``{name}.weight``. The component of each group is marginalised in
     closed form (:class:`~pyrocomp.distributions.ScaleMixture`: a log-sum-exp, exact);
-    :class:`~pyrocomp.distributions.ComponentScale` is the enumerable form, and the tests check
+    the enumerable form (the component a discrete site) is the tests' oracle: they check
     the two agree under :class:`~pyro.infer.TraceEnum_ELBO`. The concentrations
     :math:`\boldsymbol\alpha_l` are layer parameters learned by type-II maximum likelihood
     (they maximise the ELBO through :math:`-\mathrm{KL}(q(\boldsymbol\pi) \,\|\, \mathrm{Dir}(\boldsymbol\alpha))`);

@@ -1,8 +1,7 @@
 import pyro
-import pyro.distributions as dist
 import torch
 
-from pyrocomp.distributions import SpikeSlabGamma
+from pyrocomp.distributions import SpikeSlabGamma, SupportIndicator
 from pyrocomp.mrf import IsingSupport, SupportPrior
 
 from pyrocomp.util import positive
@@ -81,7 +80,7 @@ class TurboPrior(Prior):
     def __call__(self, name, layer):
         logits = layer.support_prior_logits
         event = logits.dim()
-        s = pyro.sample(f"{name}.support", dist.Bernoulli(logits=logits).to_event(event),
+        s = pyro.sample(f"{name}.support", SupportIndicator(logits=logits).to_event(event),
                         infer={"init": torch.sigmoid(logits)})
         shape = layer.weight_shape
         a, b, a_bar, b_bar = self.hyperparameters(layer)

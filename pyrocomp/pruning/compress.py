@@ -1,8 +1,11 @@
+import warnings
 from dataclasses import dataclass
 from typing import Dict
 
 import torch
 from torch import nn
+
+from pyrocomp.nn import BayesianLayer, CategoricalLikelihood
 
 from .bits import bit_precision
 from .clusters import weight_clusters
@@ -31,13 +34,18 @@ class Compression:
 
 
 @torch.no_grad()
-def compress(model, guide, example_input, criterion=None, num_samples=256, seed=0, posteriors=None, elbo=None):
+def compress(model, guide, example_input, criterion=None, num_samples=256, seed=0, posteriors=None, elbo=None,
+             prune_outputs=False):
     """
     Read a smaller deterministic network off the posterior: masks from the pruning criterion
     (each layer's registered default after a fit with ``elbo`` unless given,
     :func:`~pyrocomp.pruning.default_criterion`), weights at the posterior means (paper 003
     eq. (4)), disconnected units physically removed, bit precision per layer from the
-    posterior variance.
+    posterior variance. The report lists every ``Linear`` and ``Conv2d`` layer, those without a prior
+    at 32 bits.
+
+    A classifier's classes are never removed unless ``prune_outputs``: with a categorical likelihood, an
+    output unit of the last layer whose every weight the criterion drops keeps its weights, with a warning.
 
     :param model: the fitted :class:`~pyrocomp.nn.BayesianNetwork`.
     :param guide: its :class:`~pyrocomp.guides.AutoCompressionGuide`.
@@ -45,6 +53,7 @@ def compress(model, guide, example_input, criterion=None, num_samples=256, seed=
     :param criterion: a :class:`~pyrocomp.pruning.PruningCriterion` or ``None``.
     :param elbo: the ELBO the posterior was fitted with (it picks the default criteria).
     :param int num_samples: draws for the marginal posterior moments.
+    :param bool prune_outputs: let the criterion remove whole output units of a classifier.
     :param dict posteriors: the output of :func:`~pyrocomp.pruning.summarize` for ``model`` and
         ``guide``, when already at hand (``num_samples`` and ``seed`` are then unused).
     :rtype: Compression
@@ -58,15 +67,38 @@ def compress(model, guide, example_input, criterion=None, num_samples=256, seed=
     for path, post in posteriors.items():
         rule = criterion if criterion is not None else default_criterion(layers[path].prior, elbo)
         masks[path] = rule.keep(post).expand(post.weight_mean.shape)
-        weights[path] = post.weight_mean * masks[path]
+    output = _output_layer(model) if isinstance(model.likelihood, CategoricalLikelihood) else None
+    if output in masks and not prune_outputs:
+        masks[output] = _keep_output_units(output, masks[output])
+    weights = {path: post.weight_mean * masks[path] for path, post in posteriors.items()}
     network = model.to_plain(weights)
     network.eval()
-    structure = {s.name: s for s in prune_(network, example_input)}
     rows = []
-    for path, post in posteriors.items():
-        s = structure[path]
-        bits = bit_precision(post.weight_mean, post.weight_variance, masks[path] & (weights[path] != 0))
+    for s in prune_(network, example_input):
+        post = posteriors.get(s.name)
+        bits, clusters = 32, []
+        if post is not None:
+            alive = masks[s.name] & (weights[s.name] != 0)
+            bits, clusters = bit_precision(post.weight_mean, post.weight_variance, alive), weight_clusters(alive)
         rows.append(LayerReport(s.name, s.kind, s.weights, s.weights_kept, s.in_units, s.in_kept, s.out_units,
-                                s.out_kept, bits if s.weights_kept else 0, s.macs, s.macs_kept, s.width,
-                                weight_clusters(masks[path] & (weights[path] != 0))))
+                                s.out_kept, bits if s.weights_kept else 0, s.macs, s.macs_kept, s.width, clusters))
     return Compression(network=network, masks=masks, posteriors=posteriors, report=CompressionReport(rows))
+
+
+def _output_layer(model):
+    """The path of the network's last ``Linear`` / ``Conv2d`` layer when it is Bayesian, else ``None``."""
+    last = None
+    for path, module in model.net.named_modules():
+        if isinstance(module, (BayesianLayer, nn.Linear, nn.Conv2d)):
+            last = path if isinstance(module, BayesianLayer) else None
+    return last
+
+
+def _keep_output_units(path, mask):
+    dead = ~mask.reshape(mask.shape[0], -1).any(1)
+    if bool(dead.any()):
+        warnings.warn(f"The criterion drops every weight of output units {dead.nonzero().flatten().tolist()} of "
+                      f"layer {path!r}, the network's outputs; they keep their weights (pass prune_outputs=True to "
+                      "remove them)", stacklevel=3)
+        mask = mask | dead.reshape(-1, *[1] * (mask.dim() - 1))
+    return mask

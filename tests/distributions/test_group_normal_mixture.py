@@ -186,3 +186,9 @@ def test_component_sites_must_name_every_component():
         GroupNormalMixture(d([0.5, 0.5]), d([[1.0], [2.0]]), component_sites=("only_one",))
     p = GroupNormalMixture(d([0.5, 0.5]), d([[1.0], [2.0]]), component_sites=["a", "b"])
     assert p.component_sites == ("a", "b") and p.with_offsets(torch.zeros(2, 1, dtype=torch.float64)).component_sites == ("a", "b")
+
+
+def test_with_offsets_keeps_the_batch_shape():
+    p = GroupNormalMixture(d([0.5, 0.5]), d([[1.0], [2.0]])).expand((3,))
+    q = p.with_offsets(torch.zeros(2, 1, dtype=torch.float64))
+    assert q.batch_shape == (3,) and torch.equal(q.offsets, torch.zeros(2, 1, dtype=torch.float64))

@@ -243,3 +243,92 @@ def test_a_new_guide_starts_where_it_is_built_not_at_a_previous_fit():
     start = fresh_guide.mean()["0.weight"]
     assert torch.allclose(start, fresh.pretrained()["0.weight"], atol=1e-6)
     assert not torch.allclose(start, fitted)
+
+
+# traps a researcher meets when declaring a prior: each gets one clear message at set-up
+
+def test_a_plain_bernoulli_site_is_refused_with_the_fix():
+    def spike_and_slab(name, layer):
+        s = pyro.sample(f"{name}.on", pyro.distributions.Bernoulli(0.5 * torch.ones(layer.weight_shape)).to_event(2),
+                        infer={"init": 0.5})
+        return pyro.sample(f"{name}.weight", pyro.distributions.Normal(0.0, 1e-3 + s).to_event(2))
+
+    with pytest.raises(TypeError, match=r"'0\.on'.*discrete site has no trained family.*SupportIndicator"):
+        AutoCompressionGuide(BayesianNetwork(_net(), spike_and_slab))
+
+
+def test_registering_a_family_twice_needs_override():
+    from pyro.distributions import constraints
+
+    from pyrocomp.guides import MeanFieldNormal, register_posterior
+
+    with pytest.raises(ValueError, match="override=True"):
+        register_posterior(support=constraints.real)(MeanFieldNormal)
+    families = pyrocomp_guides().posterior_family.child()
+    families.register(support=constraints.real)(MeanFieldNormal)
+    with pytest.raises(ValueError, match="already"):
+        families.register(support=constraints.real)(MeanFieldNormal)
+    families.register(support=constraints.real, override=True)(MeanFieldNormal)
+    with pytest.raises(TypeError, match="Posterior subclass"):
+        families.register(support=constraints.positive)(nn.Linear)
+
+
+def pyrocomp_guides():
+    import pyrocomp.guides
+
+    return pyrocomp.guides
+
+
+def test_a_family_without_mean_or_variance_is_refused_at_set_up():
+    from pyro.distributions import constraints
+
+    guides = pyrocomp_guides()
+
+    class PositiveHalfCauchy(guides.Posterior):  # a family whose distribution has an infinite mean
+        def forward(self, prior):
+            return pyro.distributions.HalfCauchy(torch.ones(prior.shape())).to_event(prior.event_dim)
+
+    class ExpNormal(guides.Posterior):  # a family whose distribution does not define its mean
+        def forward(self, prior):
+            base = pyro.distributions.Normal(torch.zeros(prior.shape()), 1.0)
+            return pyro.distributions.TransformedDistribution(base, [torch.distributions.ExpTransform()]).to_event(
+                prior.event_dim)
+
+    for family in (PositiveHalfCauchy, ExpNormal):
+        families = guides.posterior_family.child()
+        families.register(support=constraints.positive)(family)
+        model = BayesianNetwork(_net(), MixturePrior())
+        with pytest.raises(TypeError, match=f"{family.__name__} of site '0.scale'.*has no finite mean"):
+            AutoCompressionGuide(model, posterior_family=families)
+
+
+def test_leaving_out_the_dataset_size_warns():
+    model = BayesianNetwork(_net(), GroupNormalJeffreys())
+    guide = AutoCompressionGuide(model)
+    x, y = _data()
+    with pytest.warns(RuntimeWarning, match="dataset_size is not set"):
+        TraceMeanField_ELBO().loss(model, guide, x, y)
+
+
+def test_a_group_criterion_never_removes_the_classifiers_outputs():
+    from pyrocomp.pruning import GroupLogAlphaThreshold
+
+    model, guide = _fitted()
+    x, _ = _data()
+    with torch.no_grad():  # class 2's weights are pure noise
+        guide.posterior("2.weight").loc[2] = 0.0
+    with pytest.warns(UserWarning, match=r"output units \[2\] of layer '2'"):
+        kept = compress(model, guide, x, criterion=GroupLogAlphaThreshold(0.0, "out"))
+    assert bool(kept.masks["2"][2].all())
+    assert [layer.name for layer in kept.report.layers] == ["0", "2"]
+    removed = compress(model, guide, x, criterion=GroupLogAlphaThreshold(0.0, "out"), prune_outputs=True)
+    assert not bool(removed.masks["2"][2].any())
+
+
+def test_the_report_lists_layers_without_a_prior():
+    x, y = _data()
+    model = BayesianNetwork(_net(), {"0": GroupNormalJeffreys()}, dataset_size=60)
+    guide = AutoCompressionGuide(model)
+    report = compress(model, guide, x).report
+    assert [(layer.name, layer.bits) for layer in report.layers][1] == ("2", 32)
+    assert report.weights == 6 * 8 + 8 * 3

@@ -200,3 +200,19 @@ def test_drops_into_pyro_svi():
     for _ in range(200):
         loss = svi.step(x, y)  # loss_and_grads
     assert loss == pytest.approx(svi.evaluate_loss(x, y), rel=0.05) and loss < first
+
+
+def test_pyros_model_guide_validation_runs():
+    import warnings
+
+    def model():
+        pyro.sample("a", dist.Normal(0.0, 1.0))
+        pyro.sample("b", dist.Normal(0.0, 1.0))
+
+    def guide():  # misses "b": Pyro's check_model_guide_match says so under validation
+        pyro.sample("a", dist.Normal(0.3, 0.5))
+
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(ValueError, match="'b' has no site in the guide"):
+        warnings.simplefilter("always")
+        TaylorMeanField_ELBO().loss(model, guide)
+    assert any("Found vars in model but not guide: {'b'}" in str(w.message) for w in caught)

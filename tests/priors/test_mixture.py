@@ -9,7 +9,7 @@ from scipy import integrate, stats
 from torch import nn
 from torch.distributions import kl_divergence
 
-from pyrocomp.distributions import ComponentScale, GroupNormalMixture, LogUniformInterval, Rayleigh, ScaleMixture
+from pyrocomp.distributions import GroupNormalMixture, Rayleigh, ScaleMixture
 from pyrocomp.guides import AutoCompressionGuide, DirichletPosterior
 from pyrocomp.guides.posteriors import MeanFieldNormal
 from pyrocomp.infer import fit
@@ -17,6 +17,7 @@ from pyrocomp.nn import BayesianNetwork
 from pyrocomp.nn.likelihoods import GaussianLikelihood
 from pyrocomp.priors import COMPONENTS, MixturePrior
 from pyrocomp.pruning import compress, mixing_weights
+from scale_oracles import ComponentScale, LogUniformInterval
 from synthetic import block_sparse_problem
 
 
