@@ -1,4 +1,5 @@
-from .bayesian_layer import BAYESIAN_LAYERS, BayesianConv2d, BayesianLayer, BayesianLinear, register_layer
+from .bayesian_layer import (BAYESIAN_LAYERS, GROUPS, UNIT_DIMS, BayesianConv2d, BayesianLayer, BayesianLinear,
+                             check_group, register_layer)
 from .bayesian_network import BayesianNetwork
 from .likelihoods import CategoricalLikelihood, GaussianLikelihood, Likelihood
 
@@ -8,8 +9,11 @@ __all__ = [
     "BayesianLayer",
     "BayesianLinear",
     "BayesianNetwork",
+    "GROUPS",
+    "UNIT_DIMS",
     "CategoricalLikelihood",
     "GaussianLikelihood",
     "Likelihood",
+    "check_group",
     "register_layer",
 ]

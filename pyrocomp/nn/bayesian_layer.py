@@ -24,6 +24,20 @@ def register_layer(plain_type):
     return decorator
 
 
+#: the one vocabulary of weight groups: per weight, Bayesian Compression's default, per input unit, per output
+#: unit, the whole layer (see :meth:`BayesianLayer.group_shape`)
+GROUPS = (None, "auto", "in", "out", "layer")
+#: the weight dimension an input or output unit spans
+UNIT_DIMS = {"out": 0, "in": 1}
+
+
+def check_group(group, allowed=GROUPS):
+    """Return ``group`` after checking it is one of ``allowed`` (a part of :data:`GROUPS`)."""
+    if group not in allowed:
+        raise ValueError(f"Expected group in {tuple(allowed)} but got {group!r}")
+    return group
+
+
 def gaussian_posterior(site):
     """The ``(loc, scale)`` of a site's Gaussian posterior, or ``None``."""
     posterior = site["infer"].get("posterior") if site is not None else None
@@ -51,7 +65,7 @@ class BayesianLayer(PyroModule):
 
     instead of the weights. Otherwise it uses the sampled weight.
 
-    Subclasses implement :meth:`op` and :meth:`group_shape`.
+    Subclasses implement :meth:`op` and set :attr:`auto_group`.
 
     :param torch.nn.Module module: the plain layer; its weight initialises the posterior.
     :param prior: the prior of the weight; its ``setup(name, layer)``, when it has one, runs here.
@@ -110,13 +124,25 @@ class BayesianLayer(PyroModule):
             cache[key] = value
         return cache[key]
 
+    #: what ``group="auto"`` means for this layer type (Bayesian Compression's default)
+    auto_group = None
+
     def group_shape(self, group):
         """
-        The shape of a scale shared by the weights of one input unit (``"in"``), one output
-        unit (``"out"``), or the Bayesian Compression default (``"auto"``), broadcastable
-        against the weight.
+        The shape of a scale shared by a group of this layer's weights, broadcastable against the weight:
+        one per weight (``None``), per input unit (``"in"``), per output unit or filter (``"out"``), one for
+        the layer (``"layer"``), or Bayesian Compression's default (``"auto"``: :attr:`auto_group`).
+
+        :raises ValueError: for a group outside :data:`GROUPS`.
         """
-        raise NotImplementedError
+        check_group(group)
+        shape = tuple(self.weight_shape)
+        if group is None:
+            return shape
+        if group == "layer":
+            return (1,) * len(shape)
+        dim = UNIT_DIMS[self.auto_group if group == "auto" else group]
+        return tuple(n if d == dim else 1 for d, n in enumerate(shape))
 
     def op(self, x, weight, bias):
         """The layer's linear operation."""
@@ -147,18 +173,14 @@ class BayesianLayer(PyroModule):
 
 @register_layer(nn.Linear)
 class BayesianLinear(BayesianLayer):
-    """Bayesian :class:`torch.nn.Linear`; weight shape ``(out_features, in_features)``."""
+    """Bayesian :class:`torch.nn.Linear`; weight shape ``(out_features, in_features)``; ``"auto"`` groups are
+    input features."""
+
+    auto_group = "in"
 
     def __init__(self, module, prior, name):
         super().__init__(module, prior, name)
         self.in_features, self.out_features = module.in_features, module.out_features
-
-    def group_shape(self, group):
-        if group in ("auto", "in"):
-            return (1, self.in_features)
-        if group == "out":
-            return (self.out_features, 1)
-        raise ValueError(f"Expected group in ('auto', 'in', 'out') but got {group!r}")
 
     def op(self, x, weight, bias):
         return F.linear(x, weight, bias)
@@ -166,7 +188,10 @@ class BayesianLinear(BayesianLayer):
 
 @register_layer(nn.Conv2d)
 class BayesianConv2d(BayesianLayer):
-    """Bayesian :class:`torch.nn.Conv2d`; weight shape ``(out, in / groups, kh, kw)``."""
+    """Bayesian :class:`torch.nn.Conv2d`; weight shape ``(out, in / groups, kh, kw)``; ``"auto"`` groups are
+    filters."""
+
+    auto_group = "out"
 
     def __init__(self, module, prior, name):
         if module.padding_mode != "zeros":
@@ -174,14 +199,6 @@ class BayesianConv2d(BayesianLayer):
         super().__init__(module, prior, name)
         self.in_channels, self.out_channels = module.in_channels, module.out_channels
         self.stride, self.padding, self.dilation, self.groups = module.stride, module.padding, module.dilation, module.groups
-
-    def group_shape(self, group):
-        out, inp = self.weight_shape[:2]
-        if group in ("auto", "out"):
-            return (out, 1, 1, 1)
-        if group == "in":
-            return (1, inp, 1, 1)
-        raise ValueError(f"Expected group in ('auto', 'in', 'out') but got {group!r}")
 
     def op(self, x, weight, bias):
         return F.conv2d(x, weight, bias, self.stride, self.padding, self.dilation, self.groups)

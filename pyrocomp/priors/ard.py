@@ -1,6 +1,7 @@
 import pyro
 import pyro.distributions as dist
 
+from pyrocomp.nn import check_group
 from pyrocomp.util import positive
 
 from .prior import Prior, centred_normal, register_prior
@@ -34,13 +35,11 @@ class AutomaticRelevanceDetermination(Prior):
     def __init__(self, a=1e-2, b=1e-2, group=None, threshold=3.0):
         self.a = positive("a", a)
         self.b = positive("b", b)
-        if group not in (None, "auto", "in", "out"):
-            raise ValueError(f"Expected group in (None, 'auto', 'in', 'out') but got {group!r}")
-        self.group = group
+        self.group = check_group(group, (None, "auto", "in", "out"))
         self.threshold = float(threshold)
 
     def __call__(self, name, layer):
-        shape = layer.weight_shape if self.group is None else layer.group_shape(self.group)
+        shape = layer.group_shape(self.group)
         rho = pyro.sample(
             f"{name}.precision",
             dist.Gamma(layer.full(shape, self.a), layer.full(shape, self.b)).to_event(len(shape)),

@@ -1,9 +1,10 @@
 import pyro
 import pyro.distributions as dist
 
-from .group_normal_jeffreys import _check_group
+from pyrocomp.nn import check_group
 from pyrocomp.util import positive
 
+from .group_normal_jeffreys import UNIT_GROUPS
 from .prior import Prior, centred_normal, register_prior
 
 
@@ -41,7 +42,7 @@ class GroupHorseshoe(Prior):
 
     def __init__(self, tau0=1e-3, group="auto", threshold=3.0):
         self.tau0 = positive("tau0", tau0)
-        self.group = _check_group(group)
+        self.group = check_group(group, UNIT_GROUPS)
         self.threshold = float(threshold)
 
     def __call__(self, name, layer):

@@ -2,13 +2,13 @@ import pyro
 
 from pyrocomp.distributions import LogUniform
 
+from pyrocomp.nn import check_group
+
 from .prior import Prior, centred_normal, register_prior
 
 
-def _check_group(group):
-    if group not in ("auto", "in", "out"):
-        raise ValueError(f"Expected group in ('auto', 'in', 'out') but got {group!r}")
-    return group
+#: the groups a group scale can span
+UNIT_GROUPS = ("auto", "in", "out")
 
 
 @register_prior("group-nj")
@@ -28,7 +28,7 @@ class GroupNormalJeffreys(Prior):
     """
 
     def __init__(self, group="auto", threshold=-1.0):
-        self.group = _check_group(group)
+        self.group = check_group(group, UNIT_GROUPS)
         self.threshold = float(threshold)
 
     def __call__(self, name, layer):

@@ -9,7 +9,7 @@ from torch.distributions.transforms import PowerTransform
 
 from pyrocomp.distributions import GroupNormalMixture, ProductScale, Rayleigh, ScaleMixture
 from pyrocomp.mrf.layout import from_grid, to_grid
-
+from pyrocomp.nn import check_group
 from pyrocomp.util import positive
 
 from .prior import Prior, centred_normal, register_prior
@@ -201,8 +201,7 @@ class MixturePrior(Prior):
             form = " in auxiliary form" if auxiliary else ""
             raise ValueError(f"Expected components{form} among {sorted(registry)} but got {list(components)}")
         self.auxiliary = bool(auxiliary)
-        if group not in ("in", "out", "layer", None):
-            raise ValueError(f"Expected group in ('in', 'out', 'layer', None) but got {group!r}")
+        check_group(group, ("in", "out", "layer", None))
         if block is not None:
             if group is not None:
                 raise ValueError(f"Block sparsity couples per-weight scales: expected group=None with block={block!r}")
@@ -227,11 +226,7 @@ class MixturePrior(Prior):
             layer.register_buffer("mixture_log_concentration", log_alpha)
 
     def scale_shape(self, layer):
-        if self.group is None:
-            return tuple(layer.weight_shape)
-        if self.group == "layer":
-            return (1,) * len(layer.weight_shape)
-        return tuple(layer.group_shape(self.group))
+        return layer.group_shape(self.group)
 
     def __call__(self, name, layer):
         shape = self.scale_shape(layer)

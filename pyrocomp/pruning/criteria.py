@@ -3,6 +3,8 @@ from abc import ABC, abstractmethod
 
 import torch
 
+from pyrocomp.nn import UNIT_DIMS, check_group
+
 
 class PruningCriterion(ABC):
     """Base class: one method turning a layer's posterior summary into a keep-mask."""
@@ -107,13 +109,11 @@ class GroupLogAlphaThreshold(PruningCriterion):
     grid = LogAlphaThreshold.grid
 
     def __init__(self, threshold=0.0, group="in"):
-        if group not in ("in", "out"):
-            raise ValueError(f"Expected group in ('in', 'out') but got {group!r}")
-        self.threshold, self.group = float(threshold), group
+        self.threshold, self.group = float(threshold), check_group(group, tuple(UNIT_DIMS))
 
     def keep(self, posterior):
         mean, var = posterior.weight_mean, posterior.weight_variance
-        dims = [d for d in range(mean.dim()) if d != (1 if self.group == "in" else 0)]
+        dims = [d for d in range(mean.dim()) if d != UNIT_DIMS[self.group]]
         tiny = torch.finfo(mean.dtype).tiny
         log_alpha = var.sum(dims, keepdim=True).clamp_min(tiny).log() - mean.pow(2).sum(dims, keepdim=True).clamp_min(tiny).log()
         return (log_alpha < self.threshold).expand(mean.shape)

@@ -81,3 +81,17 @@ def test_group_shapes(kind, group, expected):
     assert layer.group_shape(group) == expected
     with pytest.raises(ValueError, match="group"):
         layer.group_shape("rows")
+
+
+@pytest.mark.parametrize("group, linear, conv", [
+    (None, (3, 5), (4, 2, 3, 3)), ("auto", (1, 5), (4, 1, 1, 1)), ("in", (1, 5), (1, 2, 1, 1)),
+    ("out", (3, 1), (4, 1, 1, 1)), ("layer", (1, 1), (1, 1, 1, 1)),
+], ids=str)
+def test_one_group_vocabulary(group, linear, conv):
+    from pyrocomp.priors import LogUniformPrior
+
+    bnn = BayesianNetwork(nn.Sequential(nn.Conv2d(2, 4, 3), nn.Flatten(), nn.Linear(5, 3)), LogUniformPrior())
+    layers = dict(bnn.bayesian_layers())
+    assert layers["0"].group_shape(group) == conv and layers["2"].group_shape(group) == linear
+    with pytest.raises(ValueError, match=r"Expected group in \(None, 'auto', 'in', 'out', 'layer'\) but got 'rows'"):
+        layers["2"].group_shape("rows")
