@@ -43,7 +43,7 @@ from pyrocomp.data import hold_out, load_dataset
 from pyrocomp.infer import classification_error, train
 from pyrocomp.models import build_model
 from pyrocomp.pipeline import compress_network
-from pyrocomp.priors import MixturePrior, get_prior
+from pyrocomp.priors import AuxiliaryMixturePrior, MixturePrior, PerComponentMixturePrior, get_prior
 from pyrocomp.pruning import mixing_weights
 
 COLUMNS = [
@@ -60,10 +60,16 @@ COMPONENTS = ("horseshoe", "laplace", "normal-jeffreys")
 TAU0 = 0.01
 
 
+#: the mixture's form: (--scales, --form auxiliary) -> class
+FORMS = {("shared", False): MixturePrior, ("shared", True): AuxiliaryMixturePrior,
+         ("per-component", False): PerComponentMixturePrior}
+
+
 def priors(group, threshold, tau0, auxiliary, scales):
-    common = dict(group=group, threshold=threshold, tau0=tau0, auxiliary=auxiliary, scales=scales)
-    out = {"mixture": MixturePrior(COMPONENTS, **common)}
-    out.update({name: MixturePrior((name,), learn_concentration=False, **common) for name in COMPONENTS})
+    form = FORMS[scales, auxiliary]
+    common = dict(group=group, threshold=threshold, tau0=tau0)
+    out = {"mixture": form(COMPONENTS, **common)}
+    out.update({name: form((name,), learn_concentration=False, **common) for name in COMPONENTS})
     out["group-hs"] = get_prior("group-hs")
     return out
 
@@ -169,9 +175,9 @@ def main(argv=None):
     p.add_argument("--threshold", type=float, default=3.0,
                    help="log dropout-rate threshold of the mixture and its single components without --calibrate")
     p.add_argument("--form", choices=["auxiliary", "direct"], default="auxiliary",
-                   help="the components' form: auxiliary pairs z^2 = a b, or one log-normal scale (MixturePrior's auxiliary)")
+                   help="the components' form: auxiliary pairs z^2 = a b, or one log-normal scale (AuxiliaryMixturePrior)")
     p.add_argument("--scales", choices=["shared", "per-component"], default="shared",
-                   help="one scale per group drawn from the mixture, or one per group and component (MixturePrior's scales)")
+                   help="one scale per group drawn from the mixture, or one per group and component (PerComponentMixturePrior)")
     p.add_argument("--tau0", type=float, default=None,
                    help="global half-Cauchy scale of the mixture and its single components, in units of the layer's "
                         f"pretrained RMS (default: {TAU0} with the auxiliary form, none with the direct form)")
@@ -188,6 +194,8 @@ def main(argv=None):
         args.epochs = {"lenet300": 2, "lenet5-caffe": 1}
     if args.seeds < 1:
         p.error(f"--seeds expects a positive count but got {args.seeds}")
+    if (args.scales, args.form == "auxiliary") not in FORMS:
+        p.error("--scales per-component has no auxiliary form; use --form direct")
     setup(args)
     rows = []
     for seed in range(args.seed, args.seed + args.seeds):

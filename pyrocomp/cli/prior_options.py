@@ -13,7 +13,8 @@ by registering a subclass::
 """
 from pyrocomp.infer import TurboSchedule
 from pyrocomp.mrf import get_support
-from pyrocomp.priors import COMPONENTS, MixturePrior, TurboPrior, get_prior
+from pyrocomp.priors import (COMPONENTS, AuxiliaryMixturePrior, BlockCoupling, MixturePrior, PerComponentMixturePrior,
+                             TurboPrior, get_prior)
 
 from .arguments import choice, non_negative_int, positive_float, positive_int
 
@@ -125,9 +126,16 @@ class MixtureOptions(PriorOptions):
                            help="one scale per group drawn from the mixture, or one per group and component "
                                 "(docs/mixture.md)")
 
+    #: the mixture's form: (--scales, --auxiliary) -> class
+    FORMS = {("shared", False): MixturePrior, ("shared", True): AuxiliaryMixturePrior,
+             ("per-component", False): PerComponentMixturePrior}
+
     def build(self, args, **common):
-        return MixturePrior(args.components, group=None if args.group == "none" else args.group,
-                            concentration=args.concentration, learn_concentration=not args.fixed_concentration,
-                            block=tuple(args.block) if args.block else None, coupling=args.coupling,
-                            block_variance=args.block_variance, tau0=args.tau0, auxiliary=args.auxiliary,
-                            scales=args.scales, **common)
+        form = self.FORMS.get((args.scales, args.auxiliary))
+        if form is None:
+            raise ValueError("--scales per-component has no auxiliary form: the mean-field gap of the auxiliary "
+                             "pairs differs by component")
+        block = None if args.block is None else BlockCoupling(tuple(args.block), args.coupling, args.block_variance)
+        return form(args.components, group=None if args.group == "none" else args.group,
+                    concentration=args.concentration, learn_concentration=not args.fixed_concentration,
+                    block=block, tau0=args.tau0, **common)

@@ -130,15 +130,8 @@ class MixturePrior(Prior):
     feature map, ``"out"`` per output neuron / feature map, ``"layer"`` one per layer, ``None``
     one per weight.
 
-    **Block sparsity** (000 §III-B): ``block=(h, w)`` couples each weight's precision to those
-    of its neighbours in an ``h × w`` window on the support grid (:mod:`pyrocomp.mrf.layout`),
-    the pattern-coupled sparse Bayesian learning of Fang, Shen, Li and Li (IEEE TSP 2015):
-    :math:`w_i \sim \mathcal{N}(0, (\alpha_i + \beta \sum_{j \in \mathcal{N}(i)} \alpha_j)^{-1})`,
-    :math:`\alpha_i = z_i^{-2}` — blocks of equal size, unknown position, overlapping. It needs
-    per-weight scales (``group=None``). ``block_variance=γ`` adds the block-variance term as a
-    factor :math:`-\gamma\, H(\mathbf{e})`, the entropy of the share of weight energy
-    :math:`e_b \propto \sum_{i \in b} w_i^2` of the non-overlapping blocks, which favours energy
-    concentrated in few blocks (a skewed distribution over blocks).
+    **Block sparsity** (000 §III-B): ``block=BlockCoupling((h, w), ...)`` couples each weight's precision to
+    its neighbours' (:class:`BlockCoupling`). It needs per-weight scales (``group=None``).
 
     **Global scale**: with ``tau0`` set, every weight's scale is :math:`\tau z_g`, with one
     :math:`\tau \sim \mathrm{C}^+(0, \tau_0)` per layer (site ``{name}.global_scale``, in units of
@@ -146,75 +139,38 @@ class MixturePrior(Prior):
     Bayesian Compression's group horseshoe (Louizos et al. 2017, §3.2), which lets the data shrink a
     whole layer's groups together.
 
-    **Auxiliary form**: with ``auxiliary=True`` every component is written through two positive
-    auxiliary variables whose product is the squared scale, :math:`(z / u)^2 = a b`
-    (:data:`AUXILIARY_COMPONENTS`, :class:`~pyrocomp.distributions.ProductScale`), the site
-    ``{name}.scale`` holds the pairs :math:`(a, b)` (a last dimension of size 2), each with a
-    log-normal posterior, and the mixture is over their joint density — the form Bayesian
-    Compression gives its group horseshoe, extended to every component as in the generalised beta
-    mixtures of Gaussians (Armagan, Dunson and Clyde, NIPS 2011); the global scale is then the
-    horseshoe's pair too, :math:`\tau = \tau_0 u \sqrt{a_\tau b_\tau}`. Every component has a factor
-    :math:`a` with an exponential tail; started deep in it (a small ``tau0``), every group's scale is
-    pulled down and only those the likelihood holds up grow back, which on the benchmark networks removes
-    whole units (``docs/mixture.md``).
+    **Forms**: this class draws one scale per group from the mixture, each with a log-normal posterior;
+    :class:`AuxiliaryMixturePrior` writes every component through a pair of auxiliary variables, and
+    :class:`PerComponentMixturePrior` gives every group one scale per component.
 
-    **Per-component scales**: with ``scales="per-component"`` every group has one scale per component,
-    :math:`z_{gk} \sim p_k` (sites ``{name}.{component}_scale``, log-normal posteriors), and the group's
-    component picks which of them its weights use,
-    :math:`\mathbf w_g \mid \mathbf z_g \sim \sum_k \pi_k \prod_{i \in g} \mathcal N(w_i \mid 0, z_{gk}^2)`
-    (:class:`~pyrocomp.distributions.GroupNormalMixture`; the weights get a mean-field Gaussian posterior).
-    The marginal prior of the weights is the same mixture. The fit is
-    :class:`~pyrocomp.infer.MixtureMeanField_ELBO`'s (:func:`~pyrocomp.infer.fit`'s default): a component's
-    scale keeps its prior unless the group chooses that component, so each group weighs every component
-    at that component's own fit, its ELBO with the scale's KL, rather than every component's density at
-    one shared scale, where the start of the fit can decide (``docs/mixture.md``). It needs the direct
-    form (``auxiliary=False``): the mean-field gap of the auxiliary pairs differs by component and would
-    bias the comparison.
-
-    :param components: names in :data:`COMPONENTS` (:data:`AUXILIARY_COMPONENTS` with ``auxiliary``).
+    :param components: names in :attr:`registry` (:data:`COMPONENTS`).
     :param group: ``"in"``, ``"out"``, ``"layer"`` or ``None``.
     :param float concentration: initial Dirichlet concentration of every component.
     :param bool learn_concentration: learn :math:`\alpha` by type-II maximum likelihood.
-    :param block: ``None`` or ``(h, w)``.
-    :param float coupling: :math:`\beta` of the block coupling.
-    :param float block_variance: :math:`\gamma` (0: off).
+    :param BlockCoupling block: ``None`` or the block coupling.
     :param float tau0: scale of the global half-Cauchy (``None``: no global scale).
     :param float threshold: log dropout-rate threshold of the marginal weight posterior.
-    :param bool auxiliary: write the components in auxiliary form.
-    :param str scales: ``"shared"``, one scale per group drawn from the mixture, or ``"per-component"``,
-        one scale per group and component, each under its own component's prior (direct form only).
     """
 
+    #: the components this form draws from
+    registry = COMPONENTS
+
     def __init__(self, components=("horseshoe", "laplace", "normal-jeffreys"), group="in", concentration=1.0,
-                 learn_concentration=True, block=None, coupling=0.3, block_variance=0.0, threshold=3.0, tau0=None,
-                 auxiliary=False, scales="shared"):
+                 learn_concentration=True, block=None, threshold=3.0, tau0=None):
         components = tuple(components)
-        if scales not in ("shared", "per-component"):
-            raise ValueError(f"Expected scales in ('shared', 'per-component') but got {scales!r}")
-        if scales == "per-component" and auxiliary:
-            raise ValueError("Per-component scales weigh the components by their ELBOs, and the mean-field gap of the "
-                             "auxiliary pairs differs by component: expected auxiliary=False with scales='per-component'")
-        self.scales = scales
-        registry = AUXILIARY_COMPONENTS if auxiliary else COMPONENTS
-        unknown = [c for c in components if c not in registry]
+        unknown = [c for c in components if c not in self.registry]
         if not components or unknown:
-            form = " in auxiliary form" if auxiliary else ""
-            raise ValueError(f"Expected components{form} among {sorted(registry)} but got {list(components)}")
-        self.auxiliary = bool(auxiliary)
+            raise ValueError(f"Expected components of {type(self).__name__} among {sorted(self.registry)} but got "
+                             f"{list(components)}")
         check_group(group, ("in", "out", "layer", None))
         if block is not None:
+            if not isinstance(block, BlockCoupling):
+                raise TypeError(f"Expected block to be a BlockCoupling but got {block!r}")
             if group is not None:
                 raise ValueError(f"Block sparsity couples per-weight scales: expected group=None with block={block!r}")
-            if len(tuple(block)) != 2 or not all(isinstance(b, int) and b > 0 for b in block):
-                raise ValueError(f"Expected block to be a pair of positive ints but got {block!r}")
-            block = tuple(block)
         self.components, self.group, self.block = components, group, block
         self.concentration = positive("concentration", concentration)
         self.learn_concentration = bool(learn_concentration)
-        self.coupling = positive("coupling", coupling)
-        if not block_variance >= 0:
-            raise ValueError(f"Expected block_variance >= 0 but got {block_variance}")
-        self.block_variance = float(block_variance)
         self.threshold = float(threshold)
         self.tau0 = None if tau0 is None else positive("tau0", tau0)
 
@@ -236,42 +192,124 @@ class MixturePrior(Prior):
         init = layer.pretrained_rms(shape).expand(shape)
         tau = None
         if self.tau0 is not None:
-            ones = (1,) * len(shape)
-            tau_scale = self.tau0 * unit.expand(ones)
-            if self.auxiliary:  # tau / tau_scale = sqrt(a b), the horseshoe's pair, started at a = b = 1
-                one = torch.ones_like(tau_scale)
-                tau = tau_scale * _sample_pair(f"{name}.global_scale", horseshoe_auxiliary(one), one)
-            else:
-                tau = pyro.sample(f"{name}.global_scale", dist.HalfCauchy(tau_scale).to_event(len(ones)),
-                                  infer={"init": tau_scale})
+            tau_scale = self.tau0 * unit.expand((1,) * len(shape))
+            tau = self.global_scale(f"{name}.global_scale", tau_scale)
             # local scales in units of tau, starting where tau * z is the pretrained RMS: with a small
             # tau0 they start in the components' tails, which pull the irrelevant groups down
             init, unit = init / tau_scale, torch.ones_like(unit)
-        pi = pi.expand(shape + pi.shape[-1:])
-        if self.scales == "per-component":
-            sites = [f"{name}.{c}_scale" for c in self.components]
-            z = [self._weight_scale(pyro.sample(site, COMPONENTS[c](unit.expand(shape)).to_event(len(shape)),
-                                                infer={"init": init}), layer)
-                 for site, c in zip(sites, self.components)]  # K components, not weights
-            weight = pyro.sample(f"{name}.weight", GroupNormalMixture(pi, torch.stack(z), tau, component_sites=sites))
-        else:
-            if self.auxiliary:
-                components = [AUXILIARY_COMPONENTS[c](init) for c in self.components]
-                z = unit * _sample_pair(f"{name}.scale", ScaleMixture(pi, components), init / unit)
-            else:
-                components = [COMPONENTS[c](unit.expand(shape)) for c in self.components]
-                z = pyro.sample(f"{name}.scale", ScaleMixture(pi, components).to_event(len(shape)), infer={"init": init})
-            scale = self._weight_scale(z if tau is None else tau * z, layer)
-            weight = pyro.sample(f"{name}.weight", centred_normal(scale).to_event(scale.dim()))
-        if self.block is not None and self.block_variance > 0:
-            pyro.factor(f"{name}.block_variance", -self.block_variance * self._block_entropy(weight, layer))
+        weight = self.weight(name, layer, pi.expand(shape + pi.shape[-1:]), unit, init, tau)
+        if self.block is not None:
+            self.block.factor(name, weight, layer)
         return weight
+
+    def global_scale(self, site, tau_scale):
+        r"""The layer's :math:`\tau \sim \mathrm{C}^+(0, \tau_0 u)`, started at :math:`\tau_0 u`."""
+        return pyro.sample(site, dist.HalfCauchy(tau_scale).to_event(tau_scale.dim()), infer={"init": tau_scale})
+
+    def weight(self, name, layer, pi, unit, init, tau):
+        """Sample the group scales and the weight; ``pi`` broadcast to the groups, the components in units
+        ``unit``, the scales started at ``init``, ``tau`` the global scale or ``None``."""
+        components = [self.registry[c](unit.expand(init.shape)) for c in self.components]
+        z = pyro.sample(f"{name}.scale", ScaleMixture(pi, components).to_event(init.dim()), infer={"init": init})
+        return self._gaussian_weight(name, z if tau is None else tau * z, layer)
+
+    def _gaussian_weight(self, name, z, layer):
+        scale = self._weight_scale(z, layer)
+        return pyro.sample(f"{name}.weight", centred_normal(scale).to_event(scale.dim()))
 
     def _weight_scale(self, z, layer):
         """The group scale ``z`` broadcast to the weights, pattern-coupled with ``block``."""
-        return z.expand(layer.weight_shape) if self.block is None else self._coupled(z, layer)
+        return z.expand(layer.weight_shape) if self.block is None else self.block.scale(z, layer)
 
-    def _coupled(self, z, layer):
+
+class AuxiliaryMixturePrior(MixturePrior):
+    r"""
+    :class:`MixturePrior` in auxiliary form.
+
+    Every component is written through two positive
+    auxiliary variables whose product is the squared scale, :math:`(z / u)^2 = a b`
+    (:data:`AUXILIARY_COMPONENTS`, :class:`~pyrocomp.distributions.ProductScale`), the site
+    ``{name}.scale`` holds the pairs :math:`(a, b)` (a last dimension of size 2), each with a
+    log-normal posterior, and the mixture is over their joint density — the form Bayesian
+    Compression gives its group horseshoe, extended to every component as in the generalised beta
+    mixtures of Gaussians (Armagan, Dunson and Clyde, NIPS 2011); the global scale is then the
+    horseshoe's pair too, :math:`\tau = \tau_0 u \sqrt{a_\tau b_\tau}`. Every component has a factor
+    :math:`a` with an exponential tail; started deep in it (a small ``tau0``), every group's scale is
+    pulled down and only those the likelihood holds up grow back, which on the benchmark networks removes
+    whole units (``docs/mixture.md``).
+
+    :param components: names in :data:`AUXILIARY_COMPONENTS`; the rest as :class:`MixturePrior`.
+    """
+
+    registry = AUXILIARY_COMPONENTS
+
+    def global_scale(self, site, tau_scale):
+        """:math:`\\tau / \\tau_0 u = \\sqrt{ab}`, the horseshoe's pair, started at :math:`a = b = 1`."""
+        one = torch.ones_like(tau_scale)
+        return tau_scale * _sample_pair(site, horseshoe_auxiliary(one), one)
+
+    def weight(self, name, layer, pi, unit, init, tau):
+        components = [self.registry[c](init) for c in self.components]
+        z = unit * _sample_pair(f"{name}.scale", ScaleMixture(pi, components), init / unit)
+        return self._gaussian_weight(name, z if tau is None else tau * z, layer)
+
+
+class PerComponentMixturePrior(MixturePrior):
+    r"""
+    :class:`MixturePrior` with one scale per group and component.
+
+    Every group has one scale per component,
+    :math:`z_{gk} \sim p_k` (sites ``{name}.{component}_scale``, log-normal posteriors), and the group's
+    component picks which of them its weights use,
+    :math:`\mathbf w_g \mid \mathbf z_g \sim \sum_k \pi_k \prod_{i \in g} \mathcal N(w_i \mid 0, z_{gk}^2)`
+    (:class:`~pyrocomp.distributions.GroupNormalMixture`; the weights get a mean-field Gaussian posterior).
+    The marginal prior of the weights is the same mixture. The fit is
+    :class:`~pyrocomp.infer.MixtureMeanField_ELBO`'s (:func:`~pyrocomp.infer.fit`'s default): a component's
+    scale keeps its prior unless the group chooses that component, so each group weighs every component
+    at that component's own fit, its ELBO with the scale's KL, rather than every component's density at
+    one shared scale, where the start of the fit can decide (``docs/mixture.md``). It has no auxiliary
+    form: the mean-field gap of the auxiliary pairs differs by component and would bias the comparison.
+
+    :param components: names in :data:`COMPONENTS`; the rest as :class:`MixturePrior`.
+    """
+
+    def weight(self, name, layer, pi, unit, init, tau):
+        sites = [f"{name}.{c}_scale" for c in self.components]
+        z = [self._weight_scale(pyro.sample(site, self.registry[c](unit.expand(init.shape)).to_event(init.dim()),
+                                            infer={"init": init}), layer)
+             for site, c in zip(sites, self.components)]  # K components, not weights
+        return pyro.sample(f"{name}.weight", GroupNormalMixture(pi, torch.stack(z), tau, component_sites=sites))
+
+
+class BlockCoupling:
+    r"""
+    Block sparsity for :class:`MixturePrior` (000 §III-B): each weight's precision is coupled to those of
+    its neighbours in an ``h × w`` window on the support grid (:mod:`pyrocomp.mrf.layout`), the
+    pattern-coupled sparse Bayesian learning of Fang, Shen, Li and Li (IEEE TSP 2015):
+    :math:`w_i \sim \mathcal{N}(0, (\alpha_i + \beta \sum_{j \in \mathcal{N}(i)} \alpha_j)^{-1})`,
+    :math:`\alpha_i = z_i^{-2}` — blocks of equal size, unknown position, overlapping. ``variance=γ`` adds
+    the block-variance term as a factor :math:`-\gamma\, H(\mathbf{e})`, the entropy of the share of weight
+    energy :math:`e_b \propto \sum_{i \in b} w_i^2` of the non-overlapping blocks, which favours energy
+    concentrated in few blocks (a skewed distribution over blocks).
+
+    :param tuple block: ``(h, w)``.
+    :param float coupling: :math:`\beta`.
+    :param float variance: :math:`\gamma` (0: off).
+    """
+
+    def __init__(self, block, coupling=0.3, variance=0.0):
+        if len(tuple(block)) != 2 or not all(isinstance(b, int) and b > 0 for b in block):
+            raise ValueError(f"Expected block to be a pair of positive ints but got {block!r}")
+        self.block = tuple(block)
+        self.coupling = positive("coupling", coupling)
+        if not variance >= 0:
+            raise ValueError(f"Expected variance >= 0 but got {variance}")
+        self.variance = float(variance)
+
+    def __repr__(self):
+        return f"BlockCoupling({self.block!r}, coupling={self.coupling!r}, variance={self.variance!r})"
+
+    def scale(self, z, layer):
         """Pattern-coupled scale: precision :math:`\\alpha_i + \\beta\\sum_{j \\in N(i)} \\alpha_j` on the grid."""
         h, w = self.block
         precision = to_grid(z.pow(-2))
@@ -280,7 +318,12 @@ class MixturePrior(Prior):
         coupled = precision + self.coupling * (window - precision)
         return from_grid(coupled, layer.weight_shape).rsqrt()
 
-    def _block_entropy(self, weight, layer):
+    def factor(self, name, weight, layer):
+        """The block-variance factor ``{name}.block_variance``, when ``variance`` > 0."""
+        if self.variance > 0:
+            pyro.factor(f"{name}.block_variance", -self.variance * self._entropy(weight))
+
+    def _entropy(self, weight):
         h, w = self.block
         energy = F.avg_pool2d(to_grid(weight).pow(2)[None, None], (h, w), ceil_mode=True).reshape(-1)
         share = energy / energy.sum().clamp_min(torch.finfo(energy.dtype).tiny)

@@ -11,7 +11,7 @@ from pyrocomp.distributions import GroupNormalMixture
 from pyrocomp.guides import AutoCompressionGuide
 from pyrocomp.infer import MixtureMeanField_ELBO
 from pyrocomp.nn import BayesianNetwork
-from pyrocomp.priors import MixturePrior
+from pyrocomp.priors import MixturePrior, PerComponentMixturePrior
 
 
 def d(x):
@@ -71,7 +71,7 @@ def test_without_tagged_sites_it_is_trace_mean_field():
 
 def test_per_component_prior_trains_with_the_default_elbo():
     torch.manual_seed(0)
-    bnn = BayesianNetwork(nn.Sequential(nn.Linear(5, 4)), MixturePrior(tau0=0.1, scales="per-component"))
+    bnn = BayesianNetwork(nn.Sequential(nn.Linear(5, 4)), PerComponentMixturePrior(tau0=0.1))
     guide = AutoCompressionGuide(bnn)
     x, y = torch.randn(8, 5), torch.randint(0, 4, (8,))
     pyro.set_rng_seed(3)

@@ -15,7 +15,8 @@ from pyrocomp.guides.posteriors import MeanFieldNormal
 from pyrocomp.infer import fit
 from pyrocomp.nn import BayesianNetwork
 from pyrocomp.nn.likelihoods import GaussianLikelihood
-from pyrocomp.priors import COMPONENTS, MixturePrior
+from pyrocomp.priors import (COMPONENTS, AuxiliaryMixturePrior, BlockCoupling, MixturePrior,
+                             PerComponentMixturePrior)
 from pyrocomp.pruning import compress, mixing_weights
 from scale_oracles import ComponentScale, LogUniformInterval
 from synthetic import block_sparse_problem
@@ -143,19 +144,20 @@ def single_component_problem(component, seed=0):
     return x, y
 
 
-@pytest.mark.parametrize("auxiliary,scales", [(False, "shared"), (True, "shared"), (False, "per-component")])
+@pytest.mark.parametrize("form", [MixturePrior, AuxiliaryMixturePrior, PerComponentMixturePrior],
+                         ids=["shared", "auxiliary", "per-component"])
 @pytest.mark.parametrize("component", ["horseshoe", "laplace"])
-def test_mixing_weights_concentrate_on_the_true_component(component, auxiliary, scales):
+def test_mixing_weights_concentrate_on_the_true_component(component, form):
     x, y = single_component_problem(component)
     net = nn.Linear(30, 20, bias=False)
     with torch.no_grad():
         net.weight.copy_(torch.linalg.lstsq(x, y).solution.t())
     pyro.set_rng_seed(0)
-    model = BayesianNetwork(net, MixturePrior(group=None, auxiliary=auxiliary, scales=scales), likelihood=GaussianLikelihood(0.05),
+    model = BayesianNetwork(net, form(group=None), likelihood=GaussianLikelihood(0.05),
                             dataset_size=len(x))
     guide = AutoCompressionGuide(model)
     # per-component scales: measured 0.97 (horseshoe) and 0.84 (Laplace) after 400 epochs, Laplace 0.79 after 150
-    epochs = 400 if scales == "per-component" else 150
+    epochs = 400 if form is PerComponentMixturePrior else 150
     fit(model, guide, (x, y), epochs=epochs, lr=5e-2, batch_size=len(x), progress=False)
     weights = mixing_weights(model, guide)["0"]
     assert weights[component] > 0.8, weights
@@ -164,7 +166,7 @@ def test_mixing_weights_concentrate_on_the_true_component(component, auxiliary, 
 def test_block_prior_recovers_block_support_better_than_ungrouped():
     errors = {}
     # low signal-to-noise: measured 17 support errors of 192 with the 3x3 coupling, 25 without
-    for name, prior in [("block", MixturePrior(group=None, block=(3, 3), coupling=0.3, threshold=-1.0)),
+    for name, prior in [("block", MixturePrior(group=None, block=BlockCoupling((3, 3), 0.3), threshold=-1.0)),
                         ("none", MixturePrior(group=None, threshold=-1.0))]:
         x, y, weight = block_sparse_problem(0, n=40, magnitude=0.3, noise=1.0)
         net = nn.Linear(16, 12, bias=False)
@@ -182,16 +184,19 @@ def test_block_prior_recovers_block_support_better_than_ungrouped():
 @pytest.mark.parametrize("kwargs,match", [
     (dict(components=("horseshoe", "cauchy")), "components"),
     (dict(group="row"), "group"),
-    (dict(block=(3, 3)), "group=None"),
-    (dict(group=None, block=(0, 2)), "block"),
+    (dict(block=BlockCoupling((3, 3))), "group=None"),
     (dict(concentration=0.0), "concentration"),
-    (dict(block_variance=-1.0), "block_variance"),
     (dict(tau0=0.0), "tau0"),
-    (dict(scales="per-group"), "scales"),
 ])
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         MixturePrior(**kwargs)
+    with pytest.raises(TypeError, match="BlockCoupling but got"):
+        MixturePrior(group=None, block=(3, 3))
+    with pytest.raises(ValueError, match="block"):
+        BlockCoupling((0, 2))
+    with pytest.raises(ValueError, match="variance >= 0"):
+        BlockCoupling((2, 2), variance=-1.0)
 
 
 def test_global_scale_multiplies_the_local_scales():
@@ -262,7 +267,7 @@ def test_auxiliary_mixture_density_and_draws():
 def test_auxiliary_form_sites_and_guide_start():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(6, 4))
-    model = BayesianNetwork(net, MixturePrior(group="in", tau0=0.1, auxiliary=True))
+    model = BayesianNetwork(net, AuxiliaryMixturePrior(group="in", tau0=0.1))
     rms = float(net[0].weight.detach().pow(2).mean().sqrt())
     trace = pyro.poutine.trace(model.sample_latents).get_trace()
     tau_pair, pair = trace.nodes["0.global_scale"]["value"], trace.nodes["0.scale"]["value"]
@@ -278,8 +283,8 @@ def test_auxiliary_form_sites_and_guide_start():
     start = 0.1 * rms * posterior.loc.exp().prod(-1).sqrt()
     assert torch.allclose(start, net[0].weight.detach().pow(2).mean(0, keepdim=True).sqrt(), rtol=1e-5)
     assert torch.allclose(posterior.loc[..., 1], torch.zeros(1, 6), atol=1e-6)
-    with pytest.raises(ValueError, match="auxiliary form"):
-        MixturePrior(components=("horseshoe", "student"), auxiliary=True)
+    with pytest.raises(ValueError, match="AuxiliaryMixturePrior among"):
+        AuxiliaryMixturePrior(components=("horseshoe", "student"))
 
 
 def test_mixture_refuses_components_of_different_event_shapes():
@@ -290,7 +295,7 @@ def test_mixture_refuses_components_of_different_event_shapes():
 def test_per_component_scales_sites_and_weight_prior():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(6, 4))
-    prior = MixturePrior(group="in", tau0=0.1, scales="per-component")
+    prior = PerComponentMixturePrior(group="in", tau0=0.1)
     model = BayesianNetwork(net, prior)
     trace = pyro.poutine.trace(model.sample_latents).get_trace()
     assert "0.scale" not in trace.nodes
@@ -310,16 +315,14 @@ def test_per_component_scales_sites_and_weight_prior():
     guide = AutoCompressionGuide(model)
     assert {f"0/{c}_scale" for c in prior.components} <= set(guide.posteriors)
     assert isinstance(guide.posteriors["0/weight"], MeanFieldNormal)
-    with pytest.raises(ValueError, match="auxiliary=False"):
-        MixturePrior(auxiliary=True, scales="per-component")
 
 
 def test_per_component_scales_with_blocks_couple_each_component():
     torch.manual_seed(0)
-    prior = MixturePrior(group=None, block=(2, 2), scales="per-component")
+    prior = PerComponentMixturePrior(group=None, block=BlockCoupling((2, 2)))
     model = BayesianNetwork(nn.Sequential(nn.Linear(6, 4)), prior)
     trace = pyro.poutine.trace(model.sample_latents).get_trace()
     layer = model.net[0]
     for k, name in enumerate(prior.components):
         z = trace.nodes[f"0.{name}_scale"]["value"]
-        assert torch.allclose(trace.nodes["0.weight"]["fn"].scales[k], prior._coupled(z, layer))
+        assert torch.allclose(trace.nodes["0.weight"]["fn"].scales[k], prior.block.scale(z, layer))
