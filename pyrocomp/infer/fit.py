@@ -113,8 +113,8 @@ def _fit_loop(model, step_fn, loader, epochs, lr, kl_warmup_epochs, device, prog
         seconds = time.perf_counter() - start
         records = _call(callbacks, "after_epoch", epoch)
         history.append(dict(epoch=epoch + 1, loss=total / count, kl_scale=model.kl_scale, seconds=seconds, **records))
-        bar.set_postfix(loss=f"{total / count:.3g}", **{key: f"{100 * records[key]:.2f}%"
-                                                          for key in ("kept_fraction", "error")
+        bar.set_postfix(loss=f"{total / count:.3g}", **{label: f"{100 * records[key]:.2f}%"
+                                                          for key, label in (("kept_fraction", "kept"), ("error", "error"))
                                                           if records.get(key) is not None})
     model.kl_scale = 1.0
     return history
