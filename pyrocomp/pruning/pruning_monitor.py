@@ -18,6 +18,8 @@ class PruningMonitor(FitHook):
     :param guide: its guide.
     :param eval_data: held-out data (a loader, a dataset or an ``(x, y)`` pair), or ``None``.
     :param elbo: the ELBO of the fit, which picks the default criteria.
+    :param criterion: one :class:`~pyrocomp.pruning.PruningCriterion` for every layer instead.
+    :param device: where the pruned network is evaluated (default: the model's).
     :param int num_samples: posterior draws for the marginal moments (8: cheap, and only a monitor).
 
     Example::
