@@ -27,6 +27,7 @@ networks of ``turbo.json`` on the error-FLOPs frontier of narrower LeNet-5s trai
 """
 import copy
 import itertools
+import math
 import time
 from pathlib import Path
 
@@ -51,9 +52,14 @@ COLUMNS = [
 ]
 
 
-def turbo_prior(args, b):
+#: the SVI mini-batch of every fit
+BATCH = 64
+
+
+def turbo_prior(args, b, data):
     support = IsingSupport(args.p01, args.p10, args.p01_col, args.p10_col)
-    schedule = TurboSchedule(bp_every=args.bp_every, bp_start=args.bp_start, damping=args.damping)
+    steps = math.ceil(len(data.train) / BATCH)  # --bp-every and --bp-start count epochs, the schedule SVI steps
+    schedule = TurboSchedule(bp_every=args.bp_every * steps, bp_start=args.bp_start * steps, damping=args.damping)
     return TurboPrior(support, a=args.a, b=b, a_bar=args.a_bar, b_bar=args.b_bar, schedule=schedule,
                       scale=None if args.rate_units == "absolute" else "pretrained")
 
@@ -63,7 +69,7 @@ def select_turbo(net, data, args, dense_validation_error):
     dense held-out error."""
     runs, table = [], []
     for b, kl_weight in candidates(args):
-        run = fit_and_prune(net, turbo_prior(args, b), data, args, kl_weight=kl_weight)
+        run = fit_and_prune(net, turbo_prior(args, b, data), data, args, kl_weight=kl_weight)
         error = classification_error(run.result.network, data.validation, args.device)
         runs.append(run)
         table.append(dict(b=b, kl_weight=kl_weight, weights_kept=run.result.report.weights_kept, error=error,
@@ -82,7 +88,7 @@ def candidates(args):
 
 
 def fit_and_prune(net, prior, data, args, kl_warmup_epochs=0, kl_weight=1.0):
-    return compress_network(copy.deepcopy(net), prior, data, epochs=args.epochs, lr=args.lr, batch_size=64,
+    return compress_network(copy.deepcopy(net), prior, data, epochs=args.epochs, lr=args.lr, batch_size=BATCH,
                             kl_warmup_epochs=kl_warmup_epochs, kl_weight=kl_weight, finetune_epochs=args.finetune_epochs,
                             finetune_lr=args.finetune_lr, device=args.device, seed=args.seed)
 
@@ -123,7 +129,7 @@ def run_dataset(name, data, args, out):
         if method == "turbo" and len(candidates(args)) > 1:
             run, table = select_turbo(start, data, args, dense_validation)
         elif method == "turbo":
-            run = fit_and_prune(start, turbo_prior(args, args.b[0]), data, args, kl_weight=args.kl_weight[0])
+            run = fit_and_prune(start, turbo_prior(args, args.b[0], data), data, args, kl_weight=args.kl_weight[0])
         else:
             run = fit_and_prune(net, get_prior(method), data, args, kl_warmup_epochs=args.kl_warmup_epochs)
         r = run.result.report

@@ -1,5 +1,5 @@
 """pyrocomp: Bayesian compression of deep neural networks, written natively on Pyro and PyTorch."""
-from pyrocomp import distributions, guides, nn, priors  # noqa: F401
+from pyrocomp import distributions, guides, infer, nn, priors  # noqa: F401  infer registers the guide hooks
 from pyrocomp.guides import AutoCompressionGuide
 from pyrocomp.nn import BayesianNetwork
 

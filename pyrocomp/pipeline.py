@@ -6,7 +6,7 @@ import pyro
 import torch
 
 from pyrocomp.guides import AutoCompressionGuide, posterior_family
-from pyrocomp.infer import ConjugatePrecision, classification_error, default_elbo, fit, fit_hooks, train
+from pyrocomp.infer import ConjugatePrecision, SecondMoment, classification_error, default_elbo, fit, fit_hooks, train
 from pyrocomp.nn import BayesianNetwork
 from pyrocomp.pruning import PruningMonitor, compress, default_criterion
 from pyrocomp.pruning import calibrate as calibrate_threshold
@@ -69,10 +69,12 @@ def compress_network(net, prior, data, *, epochs, lr=1e-3, batch_size=100, elbo=
     # the ELBO's own families (the Taylor ELBO's: paper 001's q(w), variances and conjugate precisions in
     # closed form), else the registry's
     guide = AutoCompressionGuide(model, posterior_family=getattr(elbo, "posterior_family", posterior_family))
+    if second_moment is not None and not isinstance(second_moment, SecondMoment):
+        raise TypeError(f"Expected second_moment to be a SecondMoment but got {second_moment!r}")
+    conjugate = guide.hook(ConjugatePrecision)
+    if conjugate is not None and second_moment is not None:  # the conjugate updates' second-moment rule
+        conjugate.second_moment = second_moment
     callbacks = fit_hooks(model, guide)
-    conjugate = ConjugatePrecision(model, guide, second_moment=second_moment)
-    if conjugate.layers:
-        callbacks.append(conjugate)
     callbacks.append(PruningMonitor(model, guide, data.test, elbo=elbo, device=device))
     start = time.perf_counter()
     history = fit(model, guide, data.train, epochs=epochs, lr=lr, batch_size=batch_size, elbo=elbo,

@@ -1,5 +1,6 @@
 """``pyrocomp compress``: pre-train (or load) a network, fit a prior, prune, fine-tune, report."""
 import json
+import math
 import time
 from collections import namedtuple
 from pathlib import Path
@@ -42,15 +43,16 @@ def _device(text):
 def compress_command(args):
     """Run ``pyrocomp compress``; returns the report dictionary."""
     device = _device(args.device)
+    data = load_dataset(args.dataset, args.data_dir, seed=args.seed)
+    if args.calibrate is not None:
+        data = hold_out(data, args.validation, seed=args.seed)
     try:
-        prior = prior_options(args.prior).build(args, **({} if args.threshold is None else {"threshold": args.threshold}))
+        prior = prior_options(args.prior).build(args, steps_per_epoch=math.ceil(len(data.train) / args.batch_size),
+                                                **({} if args.threshold is None else {"threshold": args.threshold}))
     except (ValueError, TypeError) as error:
         raise UsageError(str(error)) from None
     elbo = ELBOS[args.elbo].elbo_type() if args.elbo else default_elbo(prior) or MixtureMeanField_ELBO()
     elbo_name = next(name for name, entry in ELBOS.items() if type(elbo) is entry.elbo_type)
-    data = load_dataset(args.dataset, args.data_dir, seed=args.seed)
-    if args.calibrate is not None:
-        data = hold_out(data, args.validation, seed=args.seed)
     try:
         net = build_model(args.model, data.input_shape, data.num_classes)
     except ValueError as error:

@@ -8,7 +8,7 @@ by registering a subclass::
         def add_arguments(self, group):
             group.add_argument("--dof", type=float, default=3.0)
 
-        def build(self, args, **common):
+        def build(self, args, steps_per_epoch=1, **common):
             return GroupStudentT(dof=args.dof, **common)
 """
 from pyrocomp.infer import TurboSchedule
@@ -35,8 +35,9 @@ class PriorOptions:
     def add_arguments(self, group):
         """Add this prior's options to the argparse ``group``."""
 
-    def build(self, args, **common):
-        """The prior from the parsed ``args``; ``common`` holds the options every prior takes (``threshold``)."""
+    def build(self, args, steps_per_epoch=1, **common):
+        """The prior from the parsed ``args``; ``steps_per_epoch`` converts options counted in epochs, ``common``
+        holds the options every prior takes (``threshold``)."""
         return get_prior(self.name, **common)
 
 
@@ -92,9 +93,10 @@ class TurboOptions(PriorOptions):
         group.add_argument("--turbo-iterations", type=positive_int, default=None,
                            help="I_max, the most belief-propagation runs (default: until converged)")
 
-    def build(self, args, **common):
+    def build(self, args, steps_per_epoch=1, **common):
         support = get_support(args.support, **SUPPORT_ARGUMENTS[args.support](args))
-        schedule = TurboSchedule(bp_every=args.bp_every, bp_start=args.bp_start, bp_iterations=args.bp_iterations,
+        schedule = TurboSchedule(bp_every=args.bp_every * steps_per_epoch, bp_start=args.bp_start * steps_per_epoch,
+                                 bp_iterations=args.bp_iterations,
                                  damping=args.bp_damping, bp_tolerance=args.bp_tolerance,
                                  max_outer=args.turbo_iterations)
         return TurboPrior(support, a=args.a, b=args.b, a_bar=args.a_bar, b_bar=args.b_bar, schedule=schedule,
@@ -130,7 +132,7 @@ class MixtureOptions(PriorOptions):
     FORMS = {("shared", False): MixturePrior, ("shared", True): AuxiliaryMixturePrior,
              ("per-component", False): PerComponentMixturePrior}
 
-    def build(self, args, **common):
+    def build(self, args, steps_per_epoch=1, **common):
         form = self.FORMS.get((args.scales, args.auxiliary))
         if form is None:
             raise ValueError("--scales per-component has no auxiliary form: the mean-field gap of the auxiliary "

@@ -10,6 +10,7 @@ from pyro.poutine.util import site_is_subsample
 from pyrocomp.nn import BayesianNetwork
 from pyrocomp.util import own_param_store_names
 
+from .guide_hook import GUIDE_HOOKS
 from .posteriors import posterior_family
 from .quantiles import posterior_quantiles
 
@@ -179,6 +180,8 @@ class AutoCompressionGuide(AutoGuide):
             model.sample_latents()
         self.prototype_trace = tracer.trace
         own_param_store_names(self)
+        self.hooks = [hook for hook in (factory(model, self) for factory in GUIDE_HOOKS) if hook is not None]
+        self._signature, self._steps = None, 0
 
     def __getstate__(self):
         # unlike AutoGuide's, keeps the model (a module) and leaves this guide as it was
@@ -206,8 +209,36 @@ class AutoCompressionGuide(AutoGuide):
         if mine.device != like.device or mine.dtype != like.dtype:
             self.to(like)
 
+    def hook(self, hook_type):
+        """The guide's hook of type ``hook_type`` (e.g. :class:`~pyrocomp.infer.TurboVBI`), or ``None``."""
+        return next((hook for hook in self.hooks if isinstance(hook, hook_type)), None)
+
+    @torch.no_grad()
+    def refresh(self):
+        """
+        Run the hooks (:attr:`hooks`, :class:`~pyrocomp.guides.GuideHook`) when the SVI parameters have changed
+        since they last ran; every call of the guide does this first. ``fit`` calls it after each epoch so that
+        work due at the epoch's last step is done there.
+
+        :returns: ``{hook class name: record}`` of the hooks that returned one.
+        """
+        if not self.hooks:
+            return {}
+        signature = [(id(p), p._version) for p in self.parameters() if p.requires_grad]
+        if signature == self._signature:
+            return {}
+        self._steps = 0 if self._signature is None else self._steps + 1
+        self._signature = signature
+        records = {}
+        for hook in self.hooks:
+            record = hook.on_step(self._steps)
+            if isinstance(record, dict):
+                records[type(hook).__name__] = record
+        return records
+
     def _run(self, value_fn=None):
         self._follow_model()
+        self.refresh()
         # observed sites of the priors (factors such as a block-variance term) belong to the model only
         with poutine.block(hide_fn=lambda msg: msg["type"] == "sample" and msg["is_observed"]):
             return _LatentMessenger(self, value_fn)()

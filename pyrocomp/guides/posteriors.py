@@ -18,7 +18,7 @@ import torch
 from pyro.distributions import Bernoulli, Dirichlet, Gamma, LogNormal, Normal, constraints
 from pyro.nn import PyroModule, PyroParam
 
-from pyrocomp.distributions import GroupNormalMixture, SpikeSlabGamma, SupportIndicator
+from pyrocomp.distributions import GroupNormalMixture, IndependentNormal, SpikeSlabGamma, SupportIndicator
 from pyrocomp.util import unwrap_independent
 
 class PosteriorFamilies:
@@ -148,6 +148,7 @@ class NonCenteredNormal(Posterior):
         return Normal(loc + scale * self.loc, scale * self.log_scale.exp()).to_event(self.event_dim)
 
 
+@register_posterior(prior_type=IndependentNormal)
 @register_posterior(prior_type=GroupNormalMixture)
 @register_posterior(support=constraints.real)
 class MeanFieldNormal(Posterior):

@@ -2,18 +2,18 @@ import torch
 
 from pyro.distributions import Gamma
 
+from pyrocomp.guides import GuideHook
 from pyrocomp.guides.posteriors import ClosedFormGamma, TaylorNormal
 from pyrocomp.util import compact, group_dims, unwrap_independent
 
-from .fit_hook import FitHook
 from .second_moment import FirstOrderSecondMoment, SecondMoment
 
 
-class ConjugatePrecision(FitHook):
+class ConjugatePrecision(GuideHook):
     r"""
     Closed-form updates for Gaussian weights under Gamma precisions (automatic relevance
     determination, group Student-t, ...) fitted with :class:`~pyrocomp.infer.TaylorMeanField_ELBO`,
-    as a hook of :func:`~pyrocomp.infer.fit`. For every layer whose ``{name}.precision`` site has
+    as a hook of the guide (:class:`~pyrocomp.guides.GuideHook`, built with it when it applies). For every layer whose ``{name}.precision`` site has
     a :math:`\mathrm{Gamma}(a, b)` prior shared by the :math:`n_g` weights of its group and a
     :class:`~pyrocomp.guides.ClosedFormGamma` posterior, and whose weight has a
     :class:`~pyrocomp.guides.TaylorNormal` posterior, after every step:
@@ -62,8 +62,5 @@ class ConjugatePrecision(FitHook):
             precision.rate.copy_(self.second_moment.conjugate_rate(b, 0.5 * sum_sq, a, concentration))
             weight.scale.copy_((precision.rate / precision.concentration).sqrt().expand_as(weight.scale))
 
-    def on_fit_start(self):
-        self.update()
-
-    def after_step(self):
+    def on_step(self, step):
         self.update()

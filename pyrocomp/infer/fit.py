@@ -42,6 +42,10 @@ def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_wa
     :param device: ``"cpu"``, ``"cuda"``, ... (default: where the model is).
     :param bool validate: run with Pyro's argument validation (about a quarter slower; useful
         while developing a prior).
+    The guide's own hooks (closed-form updates, Turbo-VBI, :class:`~pyrocomp.guides.GuideHook`) run inside
+    the guide at every step; after each epoch ``fit`` calls ``guide.refresh()`` so that what is due at the
+    epoch's last step runs there, and their records join the epoch's history under the hook's class name.
+
     :param callbacks: :class:`~pyrocomp.infer.FitHook` instances (e.g. :class:`~pyrocomp.infer.TurboVBI`,
         or :class:`~pyrocomp.pruning.PruningMonitor` for the pruned network's error every epoch); by
         default those registered for the model's priors (:func:`~pyrocomp.infer.register_fit_hook`).
@@ -76,7 +80,7 @@ def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_wa
 
     with pyro.validation_enabled(validate):
         return _fit_loop(model, step, loader, epochs, lr, kl_warmup_epochs, device, progress, callbacks,
-                         float(kl_weight))
+                         float(kl_weight), getattr(guide, "refresh", None))
 
 
 def _call(callbacks, method, *args):
@@ -91,7 +95,8 @@ def _call(callbacks, method, *args):
     return records
 
 
-def _fit_loop(model, step_fn, loader, epochs, lr, kl_warmup_epochs, device, progress, callbacks, kl_weight):
+def _fit_loop(model, step_fn, loader, epochs, lr, kl_warmup_epochs, device, progress, callbacks, kl_weight,
+              refresh=None):
     history = []
     _call(callbacks, "on_fit_start")
     bar = tqdm(range(epochs), desc="fit", disable=not progress, leave=False)
@@ -111,7 +116,9 @@ def _fit_loop(model, step_fn, loader, epochs, lr, kl_warmup_epochs, device, prog
             total, count = total + loss, count + 1
             _call(callbacks, "after_step")
         seconds = time.perf_counter() - start
-        records = _call(callbacks, "after_epoch", epoch)
+        # work the guide's hooks owe the epoch's last step (Turbo-VBI's belief propagation), then the fit's hooks
+        records = refresh() if refresh is not None else {}
+        records.update(_call(callbacks, "after_epoch", epoch))
         history.append(dict(epoch=epoch + 1, loss=total / count, kl_scale=model.kl_scale, seconds=seconds, **records))
         bar.set_postfix(loss=f"{total / count:.3g}", **{label: f"{100 * records[key]:.2f}%"
                                                           for key, label in (("kept_fraction", "kept"), ("error", "error"))

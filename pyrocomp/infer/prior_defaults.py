@@ -1,10 +1,15 @@
 """
 How each prior is fitted when the caller does not say: its default ELBO and the hooks
 (:class:`~pyrocomp.infer.FitHook`) :func:`~pyrocomp.infer.fit` runs for it — two registries keyed by
-prior type, looked up along the prior's class hierarchy.
+prior type, looked up along the prior's class hierarchy — and the guide hooks
+(:class:`~pyrocomp.guides.GuideHook`) of the closed-form updates: Turbo-VBI for
+:class:`~pyrocomp.priors.TurboPrior` layers and :class:`~pyrocomp.infer.ConjugatePrecision` for conjugate
+Gamma precisions.
 """
+from pyrocomp.guides import register_guide_hook
 from pyrocomp.priors import TurboPrior
 
+from .conjugate_precision import ConjugatePrecision
 from .taylor_mean_field_elbo import TaylorMeanField_ELBO
 from .turbo_vbi import TurboVBI
 
@@ -57,4 +62,17 @@ def fit_hooks(model, guide):
 
 
 register_default_elbo(TurboPrior, TaylorMeanField_ELBO)
-register_fit_hook(TurboPrior, lambda prior, model, guide: TurboVBI(model, guide, prior.schedule))
+
+
+@register_guide_hook
+def _turbo_vbi(model, guide):
+    """Turbo-VBI for the TurboPrior layers (the first one's schedule)."""
+    prior = next((layer.prior for _, layer in model.bayesian_layers() if isinstance(layer.prior, TurboPrior)), None)
+    return None if prior is None else TurboVBI(model, guide, prior.schedule)
+
+
+@register_guide_hook
+def _conjugate_precision(model, guide):
+    """The conjugate Gamma precisions of a guide with the Taylor ELBO's family."""
+    hook = ConjugatePrecision(model, guide)
+    return hook if hook.layers else None

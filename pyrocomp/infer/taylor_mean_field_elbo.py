@@ -54,7 +54,7 @@ def _kl_normal_fixed_scales(q, p):
     when it does not apply.
     """
     bq, bp = unwrap_independent(q), unwrap_independent(p)
-    if not (type(bq) is Normal and type(bp) is Normal):
+    if not (type(bq) is Normal and isinstance(bp, Normal)):
         return None
     if bq.scale.requires_grad or bp.loc.requires_grad or bp.scale.requires_grad:
         return None

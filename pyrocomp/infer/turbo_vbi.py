@@ -2,7 +2,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .fit_hook import FitHook
+from pyrocomp.guides import GuideHook
+
 from .second_moment import FirstOrderSecondMoment, SecondMoment
 from .sparse_vbi import SparseVBI
 from .support_update import CollapsedSupportUpdate, SupportUpdate
@@ -18,8 +19,9 @@ class TurboSchedule:
     :ivar int sweeps: rounds of the two updates each time (factorized update).
     :ivar SupportUpdate support_update: the :math:`q(s), q(\\rho)` rule, see :class:`~pyrocomp.infer.SparseVBI`.
     :ivar SecondMoment second_moment: the :math:`\\langle w^2 \\rangle` rule, see :class:`~pyrocomp.infer.SparseVBI`.
-    :ivar int bp_every: epochs between runs of Module B (one outer iteration of Algorithm 1).
-    :ivar int bp_start: epochs of Module A alone before the first Module B run.
+    :ivar int bp_every: SVI steps between runs of Module B (one outer iteration of Algorithm 1); ``fit``
+        and the command line take epochs and convert them with the steps per epoch.
+    :ivar int bp_start: SVI steps of Module A alone before the first Module B run.
     :ivar float damping: belief propagation damping.
     :ivar int bp_iterations: maximum sweeps of belief propagation per run.
     :ivar float bp_tolerance: belief propagation message tolerance (log-odds).
@@ -32,7 +34,7 @@ class TurboSchedule:
     sweeps: int = 1
     support_update: SupportUpdate = field(default_factory=CollapsedSupportUpdate)
     second_moment: SecondMoment = field(default_factory=FirstOrderSecondMoment)
-    bp_every: int = 1
+    bp_every: int = 100
     bp_start: int = 0
     damping: float = 0.0
     bp_iterations: int = 100
@@ -59,23 +61,26 @@ class TurboSchedule:
             raise ValueError(f"Expected positive tolerances but got {self.tolerance}, {self.bp_tolerance}")
 
 
-class TurboVBI(FitHook):
+class TurboVBI(GuideHook):
     r"""
-    The Turbo-VBI algorithm (paper 001 Algorithm 1) as a hook of :func:`~pyrocomp.infer.fit`,
-    which drives :math:`q(w)` by SVI with :class:`~pyrocomp.infer.TaylorMeanField_ELBO`
-    (eq. (35)) while the hook
+    The Turbo-VBI algorithm (paper 001 Algorithm 1) as a hook of the guide
+    (:class:`~pyrocomp.guides.GuideHook`): SVI drives :math:`q(w)` with
+    :class:`~pyrocomp.infer.TaylorMeanField_ELBO` (eq. (35)), and at the guide's first call after each SVI
+    step the hook
 
     - every ``closed_form_every`` steps updates :math:`q(\rho)` and :math:`q(s)` in closed form
       (:class:`~pyrocomp.infer.SparseVBI`; Module A is thus block coordinate ascent);
-    - every ``bp_every`` epochs (after ``bp_start``) passes Module A's extrinsic messages
+    - every ``bp_every`` steps (after ``bp_start``) passes Module A's extrinsic messages
       (eq. (17)) to belief propagation (:class:`~pyrocomp.infer.SupportMessagePassing`, Module B),
       whose output becomes Module A's support prior :math:`\pi` (eq. (16)) — one outer iteration —
       until the mean change of :math:`\pi` falls below ``tolerance`` or ``max_outer`` is reached.
 
-    The change of every outer iteration is in :attr:`history` (paper 001 Fig. 10).
+    An :class:`~pyrocomp.guides.AutoCompressionGuide` of a model with :class:`~pyrocomp.priors.TurboPrior`
+    layers builds it, so a plain ``svi.step`` loop runs Algorithm 1. The change of every outer iteration is
+    in :attr:`history` (paper 001 Fig. 10).
 
     :param model: a :class:`~pyrocomp.nn.BayesianNetwork` with :class:`~pyrocomp.priors.TurboPrior` layers.
-    :param guide: its guide, with ``posterior_family=mean_field_weights``.
+    :param guide: its guide, with ``posterior_family=mean_field_weights`` (or the Taylor ELBO's family).
     :param TurboSchedule schedule: default :class:`TurboSchedule()`.
     """
 
@@ -89,28 +94,22 @@ class TurboVBI(FitHook):
                                               tolerance=s.bp_tolerance)
         self.history = []
         self.converged = False
-        self._steps = 0
 
-    def on_fit_start(self):
-        """Algorithm 1, lines 1 and 4: initialise :math:`q(\\rho), q(s)` from the starting :math:`q(w)`."""
-        self.module_a.update(self.schedule.sweeps)
-
-    def after_step(self):
-        self._steps += 1
-        if self._steps % self.schedule.closed_form_every == 0:
-            self.module_a.update(self.schedule.sweeps)
-
-    def after_epoch(self, epoch):
-        """``epoch`` counts from 0. Runs Module B when due; returns its record or ``None``."""
+    def on_step(self, step):
+        """Algorithm 1: at step 0 (lines 1 and 4) initialise :math:`q(\\rho), q(s)` from the starting
+        :math:`q(w)`; then Module A every ``closed_form_every`` steps and an outer iteration when due, whose
+        record it returns."""
         s = self.schedule
-        due = epoch + 1 > s.bp_start and (epoch + 1 - s.bp_start) % s.bp_every == 0
-        if self.converged or not due or (s.max_outer is not None and len(self.history) >= s.max_outer):
+        if step == 0 or step % s.closed_form_every == 0:
+            self.module_a.update(s.sweeps)
+        due = step > s.bp_start and (step - s.bp_start) % s.bp_every == 0
+        if step == 0 or self.converged or not due or (s.max_outer is not None and len(self.history) >= s.max_outer):
             return None
         start = time.perf_counter()
         self.module_a.update(s.sweeps)
         record = self.module_b(self.module_a.evidence)
         self.module_a.update(s.sweeps)  # q(s) under the new prior
-        record.update(outer_iteration=len(self.history) + 1, epoch=epoch + 1, seconds=time.perf_counter() - start)
+        record.update(outer_iteration=len(self.history) + 1, step=step, seconds=time.perf_counter() - start)
         self.history.append(record)
         self.converged = record["change"] < s.tolerance
         return record

@@ -1,12 +1,12 @@
 import pyro
 import torch
 
-from pyrocomp.distributions import SpikeSlabGamma, SupportIndicator
+from pyrocomp.distributions import IndependentNormal, SpikeSlabGamma, SupportIndicator
 from pyrocomp.mrf import IsingSupport, SupportPrior
 
 from pyrocomp.util import positive
 
-from .prior import Prior, centred_normal, register_prior
+from .prior import Prior, register_prior
 
 
 @register_prior("turbo")
@@ -90,4 +90,5 @@ class TurboPrior(Prior):
             infer={"init": layer.pretrained_rms(shape, -2)},
         )
         scale = rho.rsqrt()
-        return pyro.sample(f"{name}.weight", centred_normal(scale).to_event(event))
+        # paper 001's q(w) is mean-field: the guide's posterior of the weight does not follow rho
+        return pyro.sample(f"{name}.weight", IndependentNormal(scale.new_zeros(()).expand(scale.shape), scale).to_event(event))

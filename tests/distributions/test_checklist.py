@@ -7,7 +7,7 @@ import pyro.distributions as dist
 import pytest
 import torch
 
-from pyrocomp.distributions import (GroupNormalMixture, LogUniform, ProductScale, Rayleigh, ScaleMixture,
+from pyrocomp.distributions import (GroupNormalMixture, IndependentNormal, LogUniform, ProductScale, Rayleigh, ScaleMixture,
                                     SpikeSlabGamma, SupportIndicator)
 
 
@@ -26,11 +26,13 @@ CASES = {
     "product-scale": _half_cauchy_pair,
     "spike-slab-gamma": lambda: SpikeSlabGamma(t([0.2, 0.9]), t(1.5), t(2.0), t(3.0), t(0.5)),
     "support-indicator": lambda: SupportIndicator(probs=t([0.2, 0.7])),
+    "independent-normal": lambda: IndependentNormal(t([0.0, 1.0]), t([0.5, 2.0])),
     "group-normal-mixture": lambda: GroupNormalMixture(t([[0.4, 0.6], [0.5, 0.5], [0.2, 0.8]]).unsqueeze(-2),
                                                        t([[[0.5, 1.0]] * 3, [[2.0, 0.1]] * 3])),
 }
 # families whose moments the Monte Carlo check can see (the half-Cauchy pair has none)
-MOMENTS = ["rayleigh", "scale-mixture", "spike-slab-gamma", "support-indicator", "group-normal-mixture"]
+MOMENTS = ["rayleigh", "scale-mixture", "spike-slab-gamma", "support-indicator", "independent-normal",
+           "group-normal-mixture"]
 
 
 @pytest.mark.parametrize("name", CASES)

@@ -221,7 +221,7 @@ def test_a_plain_callable_is_a_prior():
 
 def test_turbo_guide_runs_under_predictive():
     model = BayesianNetwork(_net(), TurboPrior(), dataset_size=60)
-    guide = AutoCompressionGuide(model)
+    guide = AutoCompressionGuide(model, posterior_family=guides.mean_field_weights)
     x, _ = _data()
     draws = Predictive(model, guide=guide, num_samples=2)(x)
     assert draws["0.support"].shape == (2, 1, 8, 6)

@@ -60,13 +60,13 @@ def test_fast_normal_kl_equals_closed_form_with_same_gradient():
 def test_fit_with_conjugate_updates_prunes_and_stays_finite():
     model, guide = setup()
     x, y = torch.randn(50, 1, 6, 6), torch.randint(0, 4, (50,))
-    history = fit(model, guide, (x, y), epochs=5, batch_size=25, lr=1e-2, elbo=TaylorMeanField_ELBO(),
-                  callbacks=[ConjugatePrecision(model, guide)], progress=False)
+    assert isinstance(guide.hook(ConjugatePrecision), ConjugatePrecision)  # built with the guide
+    history = fit(model, guide, (x, y), epochs=5, batch_size=25, lr=1e-2, elbo=TaylorMeanField_ELBO(), progress=False)
     losses = [h["loss"] for h in history]
     assert all(torch.isfinite(torch.tensor(losses))) and losses[-1] < losses[0]
     assert ConjugatePrecision(model, guide).layers
     plain_guide = AutoCompressionGuide(model)
-    assert not ConjugatePrecision(model, plain_guide).layers
+    assert not ConjugatePrecision(model, plain_guide).layers and plain_guide.hook(ConjugatePrecision) is None
 
 
 @pytest.mark.parametrize("group", [None, "out"])
@@ -120,7 +120,7 @@ def test_ard_taylor_criterion_sits_three_nats_below_relevant_weights():
     with torch.no_grad():
         w.loc.copy_(torch.randn(4, 6).sign() * torch.rand(4, 6).add(0.5))
         w.loc[:, :2] = 1e-5  # irrelevant
-    ConjugatePrecision(model, guide, second_moment=ExactSecondMoment()).update()
+    guide.hook(ConjugatePrecision).second_moment = ExactSecondMoment()  # the guide updates at its next call
     criterion = default_criterion(AutomaticRelevanceDetermination(a=0.01), TaylorMeanField_ELBO())
     assert criterion.threshold == pytest.approx(math.log(0.02) - 3)
     post = summarize(model, guide, num_samples=20000)["0"]  # E[rho] by Monte Carlo, shape a + 1/2

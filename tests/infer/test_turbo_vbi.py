@@ -93,8 +93,13 @@ def test_sparse_vbi_update_matches_formulas():
 def test_sparse_vbi_needs_mean_field_weights():
     torch.manual_seed(0)
     model = BayesianNetwork(nn.Linear(3, 2), TurboPrior())
-    with pytest.raises(TypeError, match="mean_field_weights"):
-        SparseVBI(model, AutoCompressionGuide(model))
+    from pyrocomp.distributions import IndependentNormal
+    from pyrocomp.guides import NonCenteredNormal, posterior_family
+
+    families = posterior_family.child()  # the weights' posterior follows rho: not paper 001's q(w)
+    families.register(prior_type=IndependentNormal)(NonCenteredNormal)
+    with pytest.raises(TypeError, match="mean_field_weights"):  # the guide builds Turbo-VBI and refuses
+        AutoCompressionGuide(model, posterior_family=families)
 
 
 def test_message_passing_writes_extrinsic_messages():
@@ -129,7 +134,7 @@ def test_bad_hyperparameters(kwargs):
 
 
 def test_extreme_legal_values_do_not_produce_nan():
-    prior = TurboPrior(IsingSupport(1e-4, 1e-4), b_bar=1e-6, schedule=TurboSchedule(max_outer=3))
+    prior = TurboPrior(IsingSupport(1e-4, 1e-4), b_bar=1e-6, schedule=TurboSchedule(bp_every=2, max_outer=3))  # an epoch is 2 steps
     torch.manual_seed(0)
     x = torch.randn(40, 1, 6, 6)
     y = torch.randint(0, 3, (40,))
@@ -149,7 +154,7 @@ def support_errors(support, seed):
         net.weight.copy_(torch.linalg.lstsq(x, y).solution.t())
     pyro.set_rng_seed(seed)
     # weights of order one: the paper's hyper-parameters as they are
-    prior = TurboPrior(support, scale=None, schedule=TurboSchedule(bp_every=2))
+    prior = TurboPrior(support, scale=None, schedule=TurboSchedule(bp_every=6))  # two epochs of 3 steps
     model = BayesianNetwork(net, prior, likelihood=GaussianLikelihood(1.0), dataset_size=60)
     guide = AutoCompressionGuide(model, posterior_family=mean_field_weights)
     fit(model, guide, (x, y), epochs=40, lr=2e-2, batch_size=20, elbo=TaylorMeanField_ELBO(), progress=False)
@@ -190,3 +195,24 @@ def test_closed_form_weight_variance_under_taylor_family():
     rho = guide.posteriors["0/precision"]
     # the exact minimiser of eq. (35) in sigma: the prior variance 1 / E[rho]
     assert torch.allclose(guide.posteriors["0/weight"].scale, (rho.rate / rho.concentration).sqrt())
+
+
+def test_a_plain_svi_loop_runs_turbo_vbi():
+    from pyrocomp.infer import TurboVBI
+
+    model, guide = small_model(TurboPrior(schedule=TurboSchedule(bp_every=2)))
+    start = dict(model.bayesian_layers())["0"].support_prior_logits.clone()
+    torch.manual_seed(0)
+    x, y = torch.randn(20, 1, 6, 6), torch.randint(0, 3, (20,))
+    svi = pyro.infer.SVI(model, guide, pyro.optim.Adam({"lr": 1e-2}), TaylorMeanField_ELBO())
+    for _ in range(6):
+        svi.step(x, y)
+    guide.refresh()  # the work due at the last step
+    assert [record["step"] for record in guide.hook(TurboVBI).history] == [2, 4, 6]
+    assert not torch.allclose(dict(model.bayesian_layers())["0"].support_prior_logits, start)  # Module B ran
+    # q(s), q(rho) are Module A's closed form at the last weights: a fresh update changes nothing
+    support, precision = guide.posteriors["0/support"], guide.posteriors["0/precision"]
+    logits, rate = support.logits.clone(), precision.rate.clone()
+    SparseVBI(model, guide).update()
+    assert torch.allclose(support.logits, logits) and torch.allclose(precision.rate, rate)
+    assert guide.refresh() == {}  # nothing changed since: the hooks do not run again
