@@ -1,7 +1,8 @@
 class FitHook:
     """
-    Base class of the hooks :func:`~pyrocomp.infer.fit` calls around its SVI steps (closed-form
-    updates, message passing, monitoring). Override any of the three methods; each does nothing here.
+    Base class of the hooks :func:`~pyrocomp.infer.fit` calls around its SVI steps (monitoring, schedules
+    of the fit itself; closed-form posterior updates belong to the guide, :class:`~pyrocomp.guides.GuideHook`).
+    Override any of the three methods; each does nothing here.
 
     A dict that :meth:`after_epoch` returns goes into that epoch's history under :attr:`history_key`,
     or into the epoch's own entry when :attr:`history_key` is ``None``.
