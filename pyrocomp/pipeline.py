@@ -69,7 +69,7 @@ def compress_network(net, prior, data, *, epochs, lr=1e-3, batch_size=100, elbo=
     # the ELBO's own families (the Taylor ELBO's: paper 001's q(w), variances and conjugate precisions in
     # closed form), else the registry's
     guide = AutoCompressionGuide(model, posterior_family=getattr(elbo, "posterior_family", posterior_family))
-    if second_moment is not None and not isinstance(second_moment, SecondMoment):
+    if second_moment is not None and not isinstance(second_moment, SecondMoment):  # also without a conjugate hook
         raise TypeError(f"Expected second_moment to be a SecondMoment but got {second_moment!r}")
     conjugate = guide.hook(ConjugatePrecision)
     if conjugate is not None and second_moment is not None:  # the conjugate updates' second-moment rule

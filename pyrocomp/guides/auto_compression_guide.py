@@ -203,7 +203,7 @@ class AutoCompressionGuide(AutoGuide):
         return module(prior)
 
     def _follow_model(self):
-        like = next(iter(self.model.pretrained().values()))
+        like = next(layer for _, layer in self.model.bayesian_layers()).weight_init
         mine = next(iter(self.posteriors.parameters()), None)
         mine = next(iter(self.posteriors.buffers())) if mine is None else mine
         if mine.device != like.device or mine.dtype != like.dtype:

@@ -33,8 +33,6 @@ class ConjugatePrecision(GuideHook):
 
     def __init__(self, model, guide, second_moment=None):
         self.second_moment = FirstOrderSecondMoment() if second_moment is None else second_moment
-        if not isinstance(self.second_moment, SecondMoment):
-            raise TypeError(f"Expected second_moment to be a SecondMoment but got {second_moment!r}")
         self.layers = []
         trace = guide.prototype_trace
         for path, layer in model.bayesian_layers():
@@ -47,6 +45,17 @@ class ConjugatePrecision(GuideHook):
             if isinstance(precision, ClosedFormGamma) and isinstance(weight, TaylorNormal) and type(prior) is Gamma:
                 a, b = prior.concentration.detach(), prior.rate.detach()
                 self.layers.append((precision, weight, a, b))
+
+    @property
+    def second_moment(self):
+        """The :class:`~pyrocomp.infer.SecondMoment` rule of the rate; settable on the guide's own hook."""
+        return self._second_moment
+
+    @second_moment.setter
+    def second_moment(self, rule):
+        if not isinstance(rule, SecondMoment):
+            raise TypeError(f"Expected second_moment to be a SecondMoment but got {rule!r}")
+        self._second_moment = rule
 
     @torch.no_grad()
     def update(self):

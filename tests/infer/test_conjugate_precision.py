@@ -105,6 +105,8 @@ def test_bad_second_moment_is_a_type_error():
     model, guide = setup()
     with pytest.raises(TypeError, match="SecondMoment but got 'second'"):
         ConjugatePrecision(model, guide, second_moment="second")
+    with pytest.raises(TypeError, match="SecondMoment but got 'exact'"):
+        guide.hook(ConjugatePrecision).second_moment = "exact"
 
 
 def test_ard_taylor_criterion_sits_three_nats_below_relevant_weights():
