@@ -30,8 +30,9 @@ class GroupStudentT(Prior):
         shape = layer.group_shape("in")
         concentration, rate = layer.full(shape, self.nu / 2), layer.full(shape, self.nu * self.s**2 / 2)
         rho = pyro.sample(f"{name}.precision", dist.Gamma(concentration, rate).to_event(len(shape)))
-        scale = rho.rsqrt().expand(layer.weight_shape)
-        return pyro.sample(f"{name}.weight", dist.Normal(torch.zeros_like(scale), scale).to_event(scale.dim()))
+        scale = layer.expand(rho.rsqrt())
+        return pyro.sample(f"{name}.weight",
+                           dist.Normal(torch.zeros_like(scale), scale).to_event(len(layer.weight_shape)))
 
 
 def main(argv=None):

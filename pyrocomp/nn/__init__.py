@@ -1,5 +1,5 @@
 from .bayesian_layer import (BAYESIAN_LAYERS, GROUPS, UNIT_DIMS, BayesianConv2d, BayesianLayer, BayesianLinear,
-                             check_group, register_layer)
+                             ParticleFold, check_group, register_layer)
 from .bayesian_network import BayesianNetwork
 from .likelihoods import CategoricalLikelihood, GaussianLikelihood, Likelihood
 
@@ -14,6 +14,7 @@ __all__ = [
     "CategoricalLikelihood",
     "GaussianLikelihood",
     "Likelihood",
+    "ParticleFold",
     "check_group",
     "register_layer",
 ]

@@ -1,5 +1,6 @@
 import torch
 import torch.nn.functional as F
+from torch.func import vmap
 from pyro import poutine
 from pyro.distributions import Independent, Normal
 from pyro.nn import PyroModule
@@ -144,9 +145,26 @@ class BayesianLayer(PyroModule):
         dim = UNIT_DIMS[self.auto_group if group == "auto" else group]
         return tuple(n if d == dim else 1 for d, n in enumerate(shape))
 
+    def expand(self, value):
+        """
+        ``value`` of a group shape (:meth:`group_shape`), after any batch dimensions of vectorised
+        particles, expanded to the weight shape: what a prior writes to broadcast a group scale over its
+        weights (``scale = layer.expand(z)``).
+        """
+        k = len(self.weight_shape)
+        return value.expand(value.shape[: value.dim() - k] + self.weight_shape)
+
     def op(self, x, weight, bias):
         """The layer's linear operation."""
         raise NotImplementedError
+
+    def particle_op(self, x, weight, bias):
+        """
+        :meth:`op` for a batch of particles: ``x`` of shape ``(P, N, ...)``, ``weight`` of shape
+        ``(P, *weight_shape)``, one shared ``bias``; returns ``(P, N, ...)``. Default: :meth:`op`
+        vectorised over the particles by :func:`torch.func.vmap`.
+        """
+        return vmap(lambda xp, wp: self.op(xp, wp, bias))(x, weight)
 
     def sample_weight(self):
         """Run the prior; return the weight."""
@@ -163,12 +181,75 @@ class BayesianLayer(PyroModule):
         trace = poutine.trace(self.sample_weight).get_trace()
         weight = trace.nodes["_RETURN"]["value"]
         moments = gaussian_posterior(trace.nodes.get(self.weight_site)) if self.local_reparam else None
+        particles = weight.shape[: weight.dim() - len(self.weight_shape)]
+        folded = particles.numel() > 1
+        op = self.particle_op if folded else self.op
+        if folded:  # vectorised particles, folded into the data batch (see ParticleFold)
+            x = ParticleFold.current(self).unfold(x, particles)
+            weight = weight.reshape((-1,) + self.weight_shape)
+            moments = None if moments is None else [m.expand(particles + self.weight_shape).reshape(weight.shape)
+                                                    for m in moments]
         if moments is None:
-            return self.op(x, weight, self.bias)
-        loc, scale = moments
-        mean = self.op(x, loc, self.bias)
-        var = self.op(x.pow(2), scale.pow(2), None)
-        return mean + var.clamp_min(torch.finfo(var.dtype).tiny).sqrt() * torch.randn_like(mean)
+            out = op(x, weight, self.bias)
+        else:
+            loc, scale = moments
+            mean = op(x, loc, self.bias)
+            var = op(x.pow(2), scale.pow(2), None)
+            out = mean + var.clamp_min(torch.finfo(var.dtype).tiny).sqrt() * torch.randn_like(mean)
+        return out.flatten(0, 1) if folded else out
+
+
+class ParticleFold:
+    """
+    How :class:`~pyrocomp.nn.BayesianNetwork` carries vectorised particles (``vectorize_particles=True`` in Pyro's
+    ELBOs) through a plain network: the weights of each layer carry the particle dimensions in front, while the
+    activations between layers keep the layout plain modules (pooling, ``Flatten``, BatchNorm) expect, with the
+    ``P`` particles folded into the batch dimension, ``(P * N, ...)``. The network opens a fold for each forward
+    pass; the first layer with particles expands its input to every particle, and the network unfolds its
+    output to ``(*particles, N, ...)`` in the batch dimensions of Pyro's plates.
+    """
+
+    _active = []
+
+    def __init__(self, batch_size):
+        self.batch_size, self.particles = batch_size, None
+
+    def __enter__(self):
+        ParticleFold._active.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        ParticleFold._active.pop()
+
+    @classmethod
+    def current(cls, layer):
+        if not cls._active:
+            raise RuntimeError(f"Layer {layer.site_prefix!r} got weights with particle dimensions outside a "
+                               "BayesianNetwork's forward pass")
+        return cls._active[-1]
+
+    def unfold(self, x, particles):
+        """``x`` of shape ``(N, ...)`` or ``(P * N, ...)`` as ``(P, N, ...)``."""
+        if self.particles is not None and self.particles != particles:
+            raise ValueError(f"Expected every layer to have the particle dimensions {tuple(self.particles)} but got "
+                             f"{tuple(particles)}")
+        self.particles = particles
+        p, n = particles.numel(), self.batch_size
+        if x.shape[0] == n:
+            return x.unsqueeze(0).expand((p,) + x.shape)
+        if x.shape[0] == p * n:
+            return x.unflatten(0, (p, n))
+        raise ValueError(f"Expected an input batch of {n} or {p} x {n} rows but got {x.shape[0]}")
+
+    def output(self, out):
+        """The network's output ``(P * N, ...)`` as ``(*particles, N, ...)``, the particles in the plate
+        dimensions left of the data plate's."""
+        if self.particles is None:
+            return out
+        if self.particles[-1] != 1:
+            raise ValueError(f"Expected weights outside the data plate (particle dimensions ending in 1) but got "
+                             f"{tuple(self.particles)}")
+        return out.reshape(self.particles[:-1] + (self.batch_size,) + out.shape[1:])
 
 
 @register_layer(nn.Linear)

@@ -12,7 +12,7 @@ from torch import nn
 
 from pyrocomp.util import own_param_store_names
 
-from .bayesian_layer import BAYESIAN_LAYERS, BayesianLayer
+from .bayesian_layer import BAYESIAN_LAYERS, BayesianLayer, ParticleFold
 from .likelihoods import CategoricalLikelihood, Likelihood
 
 
@@ -138,8 +138,8 @@ class BayesianNetwork(PyroModule):
         """The model: forward pass with sampled weights, then the likelihood of ``y``."""
         if not torch.is_tensor(x):
             raise TypeError(f"Expected x to be a tensor but got {type(x).__name__}")
-        with poutine.scale(scale=self.kl_scale):
-            output = self.net(x)
+        with poutine.scale(scale=self.kl_scale), ParticleFold(len(x)) as fold:
+            output = fold.output(self.net(x))
         if self.dataset_size is None:
             warnings.warn(f"dataset_size is not set: the likelihood counts the mini-batch of {len(x)} alone, so the "
                           "prior weighs as if the data set were that small; pass BayesianNetwork(..., dataset_size=N) "

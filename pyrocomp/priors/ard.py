@@ -45,5 +45,5 @@ class AutomaticRelevanceDetermination(Prior):
             dist.Gamma(layer.full(shape, self.a), layer.full(shape, self.b)).to_event(len(shape)),
             infer={"init": layer.pretrained_rms(shape, -2)},
         )
-        scale = rho.rsqrt().expand(layer.weight_shape)
-        return pyro.sample(f"{name}.weight", centred_normal(scale).to_event(scale.dim()))
+        scale = layer.expand(rho.rsqrt())
+        return pyro.sample(f"{name}.weight", centred_normal(scale).to_event(len(layer.weight_shape)))

@@ -52,5 +52,5 @@ class GroupHorseshoe(Prior):
         tau2 = _half_cauchy_squared(f"{name}.global_scale", (1,) * len(layer.weight_shape), layer,
                                     layer.full((1,) * len(layer.weight_shape), 1.0))
         lam2 = _half_cauchy_squared(f"{name}.scale", gshape, layer, rms / self.tau0)
-        scale = (self.tau0 * (tau2 * lam2).sqrt()).expand(layer.weight_shape)
-        return pyro.sample(f"{name}.weight", centred_normal(scale).to_event(scale.dim()))
+        scale = layer.expand(self.tau0 * (tau2 * lam2).sqrt())
+        return pyro.sample(f"{name}.weight", centred_normal(scale).to_event(len(layer.weight_shape)))

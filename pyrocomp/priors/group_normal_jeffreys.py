@@ -38,5 +38,5 @@ class GroupNormalJeffreys(Prior):
             LogUniform(gshape, device=layer.weight_init.device).to_event(len(gshape)),
             infer={"init": 1.0},
         )
-        scale = z.abs().expand(layer.weight_shape)
-        return pyro.sample(f"{name}.weight", centred_normal(scale).to_event(scale.dim()))
+        scale = layer.expand(z.abs())
+        return pyro.sample(f"{name}.weight", centred_normal(scale).to_event(len(layer.weight_shape)))

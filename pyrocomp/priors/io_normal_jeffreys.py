@@ -28,5 +28,5 @@ class InputOutputNormalJeffreys(Prior):
         shape_in, shape_out = layer.group_shape("in"), layer.group_shape("out")
         z = pyro.sample(f"{name}.scale_in", LogUniform(shape_in, device=device).to_event(len(shape_in)), infer={"init": 1.0})
         s = pyro.sample(f"{name}.scale_out", LogUniform(shape_out, device=device).to_event(len(shape_out)), infer={"init": 1.0})
-        scale = (z.abs() * s.abs()).expand(layer.weight_shape)
-        return pyro.sample(f"{name}.weight", centred_normal(scale).to_event(scale.dim()))
+        scale = layer.expand(z.abs() * s.abs())
+        return pyro.sample(f"{name}.weight", centred_normal(scale).to_event(len(layer.weight_shape)))

@@ -197,7 +197,9 @@ class MixturePrior(Prior):
             # local scales in units of tau, starting where tau * z is the pretrained RMS: with a small
             # tau0 they start in the components' tails, which pull the irrelevant groups down
             init, unit = init / tau_scale, torch.ones_like(unit)
-        weight = self.weight(name, layer, pi.expand(shape + pi.shape[-1:]), unit, init, tau)
+        batch = pi.shape[:-1]  # vectorised particles
+        pi = pi.reshape(batch + (1,) * len(shape) + pi.shape[-1:]).expand(batch + shape + pi.shape[-1:])
+        weight = self.weight(name, layer, pi, unit, init, tau)
         if self.block is not None:
             self.block.factor(name, weight, layer)
         return weight
@@ -215,11 +217,11 @@ class MixturePrior(Prior):
 
     def _gaussian_weight(self, name, z, layer):
         scale = self._weight_scale(z, layer)
-        return pyro.sample(f"{name}.weight", centred_normal(scale).to_event(scale.dim()))
+        return pyro.sample(f"{name}.weight", centred_normal(scale).to_event(len(layer.weight_shape)))
 
     def _weight_scale(self, z, layer):
         """The group scale ``z`` broadcast to the weights, pattern-coupled with ``block``."""
-        return z.expand(layer.weight_shape) if self.block is None else self.block.scale(z, layer)
+        return layer.expand(z) if self.block is None else self.block.scale(z, layer)
 
 
 class AuxiliaryMixturePrior(MixturePrior):
@@ -274,11 +276,19 @@ class PerComponentMixturePrior(MixturePrior):
     """
 
     def weight(self, name, layer, pi, unit, init, tau):
+        _refuse_particles(self, pi.shape[: pi.dim() - len(init.shape) - 1])
         sites = [f"{name}.{c}_scale" for c in self.components]
         z = [self._weight_scale(pyro.sample(site, self.registry[c](unit.expand(init.shape)).to_event(init.dim()),
                                             infer={"init": init}), layer)
              for site, c in zip(sites, self.components)]  # K components, not weights
         return pyro.sample(f"{name}.weight", GroupNormalMixture(pi, torch.stack(z), tau, component_sites=sites))
+
+
+def _refuse_particles(form, batch):
+    if batch.numel() > 1:
+        raise NotImplementedError(f"{type(form).__name__} draws one weight tensor at a time and has no batch "
+                                  f"dimensions for vectorised particles (got {tuple(batch)}); use "
+                                  "vectorize_particles=False")
 
 
 class BlockCoupling:
@@ -311,6 +321,7 @@ class BlockCoupling:
 
     def scale(self, z, layer):
         """Pattern-coupled scale: precision :math:`\\alpha_i + \\beta\\sum_{j \\in N(i)} \\alpha_j` on the grid."""
+        _refuse_particles(self, z.shape[: z.dim() - len(layer.weight_shape)])
         h, w = self.block
         precision = to_grid(z.pow(-2))
         window = F.conv2d(precision[None, None], torch.ones(1, 1, h, w, dtype=z.dtype, device=z.device),

@@ -28,7 +28,7 @@ class Prior(ABC):
                 shape = layer.group_shape("in")
                 precision = pyro.sample(f"{name}.precision",
                                         dist.Gamma(layer.full(shape, 1.5), layer.full(shape, 1.5 * 0.01)).to_event(len(shape)))
-                scale = precision.rsqrt().expand(layer.weight_shape)
+                scale = layer.expand(precision.rsqrt())
                 return pyro.sample(f"{name}.weight",
                                    centred_normal(scale).to_event(len(layer.weight_shape)))
 
