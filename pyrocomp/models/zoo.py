@@ -16,6 +16,7 @@ import inspect
 import torch
 from torch import nn
 
+#: model name -> its builder; fill with :func:`register_model`
 MODELS = {}
 
 

@@ -20,6 +20,7 @@ from pyrocomp.util import probability
 
 from .belief_propagation import PairwisePotentials
 
+#: support-prior name -> its class; fill with :func:`register_support`
 SUPPORT_PRIORS = {}
 
 

@@ -238,7 +238,7 @@ class AuxiliaryMixturePrior(MixturePrior):
     horseshoe's pair too, :math:`\tau = \tau_0 u \sqrt{a_\tau b_\tau}`. Every component has a factor
     :math:`a` with an exponential tail; started deep in it (a small ``tau0``), every group's scale is
     pulled down and only those the likelihood holds up grow back, which on the benchmark networks removes
-    whole units (``docs/mixture.md``).
+    whole units (``benchmarks/results/notes/mixture.md``).
 
     :param components: names in :data:`AUXILIARY_COMPONENTS`; the rest as :class:`MixturePrior`.
     """
@@ -269,7 +269,7 @@ class PerComponentMixturePrior(MixturePrior):
     :class:`~pyrocomp.infer.MixtureMeanField_ELBO`'s (:func:`~pyrocomp.infer.fit`'s default): a component's
     scale keeps its prior unless the group chooses that component, so each group weighs every component
     at that component's own fit, its ELBO with the scale's KL, rather than every component's density at
-    one shared scale, where the start of the fit can decide (``docs/mixture.md``). It has no auxiliary
+    one shared scale, where the start of the fit can decide (``benchmarks/results/notes/mixture.md``). It has no auxiliary
     form: the mean-field gap of the auxiliary pairs differs by component and would bias the comparison.
 
     :param components: names in :data:`COMPONENTS`; the rest as :class:`MixturePrior`.

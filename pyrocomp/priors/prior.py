@@ -64,6 +64,7 @@ class Prior(ABC):
         return f"{type(self).__name__}({args})"
 
 
+#: command-line name -> :class:`Prior` subclass; fill with :func:`register_prior`
 PRIORS = {}
 
 
