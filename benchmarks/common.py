@@ -1,7 +1,11 @@
 """Helpers shared by the benchmarks: argument parsing, the table, the JSON rows."""
 import argparse
+import datetime
 import json
 import os
+import platform
+import shlex
+import sys
 from pathlib import Path
 
 import torch
@@ -25,25 +29,50 @@ def setup(args):
     Path(args.out).mkdir(parents=True, exist_ok=True)
 
 
-def write_rows(out, name, rows):
-    """Write ``rows`` (a list of dicts, one per method) to ``out/name.json`` atomically."""
-    path = Path(out) / f"{name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(rows, indent=2))
+def write_rows(out, name, rows, columns):
+    """
+    Write ``rows`` (a list of dicts, one per method) to ``out/name.json`` and the result page ``out/name.md``
+    (date, command, machine, the table of ``columns`` and the pictures beside it), each atomically.
+    """
+    out = Path(out)
+    _write_atomic(out / f"{name}.json", json.dumps(rows, indent=2))
+    _write_atomic(out / f"{name}.md", result_page(name, rows, columns, sorted(p.name for p in out.glob("*.png"))))
+    return out / f"{name}.json"
+
+
+def result_page(name, rows, columns, pictures=()):
+    """The Markdown result page of benchmark ``name``: when and how it ran, and its table."""
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    command = "python benchmarks/" + " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).name, *sys.argv[1:]])
+    lines = [f"# Benchmark `{name}`", "", f"- run: {now}", f"- command: `{command}`",
+             f"- machine: {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, "
+             f"torch {torch.__version__}, Python {platform.python_version()}", "", format_table(rows, columns)]
+    if pictures:
+        lines += ["", "Pictures: " + ", ".join(f"[{p}]({p})" for p in pictures)]
+    return "\n".join(lines) + "\n"
+
+
+def _write_atomic(path, text):
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
     os.replace(tmp, path)
-    return path
 
 
-def print_table(rows, columns):
-    """Print ``rows`` as a Markdown table of ``columns`` (key, header, format)."""
-    print("| " + " | ".join(h for _, h, _ in columns) + " |")
-    print("|" + "---|" * len(columns))
+def format_table(rows, columns):
+    """``rows`` as a Markdown table of ``columns`` (key, header, format)."""
+    lines = ["| " + " | ".join(h for _, h, _ in columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
         cells = []
         for key, _, fmt in columns:
             value = row.get(key)
             cells.append("" if value is None else format(value, fmt) if fmt else str(value))
-        print("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def print_table(rows, columns):
+    """Print ``rows`` as a Markdown table of ``columns`` (key, header, format)."""
+    print(format_table(rows, columns))
 
 
 def calibration_fields(calibration):

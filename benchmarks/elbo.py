@@ -94,7 +94,7 @@ def main(argv=None):
     taylor["target_met"] = bool(taylor["step_ratio_plain"] <= 1.3 and taylor["step_ratio_trace"] <= 0.6
                                 and taylor["cr_prune"] >= trace["cr_prune"] and taylor["error"] <= trace["error"] + 0.3)
     print_table(rows, COLUMNS)
-    print(f"written {write_rows(args.out, 'elbo', rows)}")
+    print(f"written {write_rows(args.out, 'elbo', rows, COLUMNS)}")
     return rows
 
 

@@ -210,7 +210,7 @@ def main(argv=None):
         plot(found, compare, Path(args.out) / f"frontier_{name}.png", name)
         rows += found
     print_table(rows, COLUMNS)
-    print(f"wrote {write_rows(args.out, 'frontier', rows)}")
+    print(f"wrote {write_rows(args.out, 'frontier', rows, COLUMNS)}")
 
 
 if __name__ == "__main__":

@@ -208,7 +208,7 @@ def main(argv=None):
     for row in rows:
         if row.get("mixing_weights"):
             print(row["model"], "mixing weights:", {k: {c: round(w, 2) for c, w in v.items()} for k, v in row["mixing_weights"].items()})
-    print(f"wrote {write_rows(args.out, 'mixture', rows)}")
+    print(f"wrote {write_rows(args.out, 'mixture', rows, COLUMNS)}")
 
 
 if __name__ == "__main__":

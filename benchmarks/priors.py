@@ -80,7 +80,7 @@ def main(argv=None):
         ))
         print(f"{name}: error {100 * r.error:.2f} %, kept {r.wr_percent:.2f} %, CR {r.cr_prune:.1f}", flush=True)
     print_table(rows, COLUMNS)
-    print(f"written {write_rows(args.out, 'priors', rows)}")
+    print(f"written {write_rows(args.out, 'priors', rows, COLUMNS)}")
     return rows
 
 

@@ -229,7 +229,7 @@ def main(argv=None):
             continue
         rows += run_dataset(name, data, args, args.out)
     print_table(rows, COLUMNS)
-    print(f"wrote {write_rows(args.out, 'turbo', rows)}")
+    print(f"wrote {write_rows(args.out, 'turbo', rows, COLUMNS)}")
 
 
 if __name__ == "__main__":
