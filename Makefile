@@ -4,13 +4,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.pyrocomp-installed
 
-.PHONY: demo test setup benchmarks clean
+.PHONY: demo test test-slow docs setup benchmarks clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[all,test]"
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -22,12 +22,19 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# the long fits, examples at full length and the Sphinx build (CI runs them after `make test`)
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow
+
+docs: $(STAMP)
+	$(PY) -m sphinx -W -b html docs docs/_build/html
+
 benchmarks: $(STAMP)
-	$(PY) benchmarks/priors.py --out results --threads 1
-	$(PY) benchmarks/elbo.py --out results --threads 1
-	$(PY) benchmarks/turbo.py --out results --threads 1 --scratch
-	$(PY) benchmarks/frontier.py --out results --threads 1 --compare results/turbo.json
-	$(PY) benchmarks/mixture.py --out results --threads 1
+	$(PY) benchmarks/priors.py --out benchmarks/results --threads 1
+	$(PY) benchmarks/elbo.py --out benchmarks/results --threads 1
+	$(PY) benchmarks/turbo.py --out benchmarks/results --threads 1 --scratch
+	$(PY) benchmarks/frontier.py --out benchmarks/results --threads 1 --compare benchmarks/results/turbo.json
+	$(PY) benchmarks/mixture.py --out benchmarks/results --threads 1
 
 clean:
-	rm -rf runs results .pytest_cache
+	rm -rf runs .pytest_cache docs/_build docs/api/generated

@@ -1,7 +1,10 @@
 """Posterior draws as an ArviZ ``InferenceData``, for ``arviz.summary``, ``plot_posterior``, ..."""
-import arviz as az
 import numpy as np
 import torch
+
+from pyrocomp.util import require
+
+az = require("arviz", "diagnostics")
 
 
 @torch.no_grad()

@@ -1,11 +1,12 @@
 """Pictures of a compression run: kept-weight patterns (paper 001 Figs. 1 and 8) and training curves."""
 import math
 
-import matplotlib
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
+from pyrocomp.util import require
+
+require("matplotlib", "plots").use("Agg")
+plt = require("matplotlib.pyplot", "plots")
 
 
 def mask_image(mask):

@@ -1,6 +1,21 @@
 """Small helpers shared by every layer of pyrocomp; this module imports nothing of pyrocomp's own."""
+import importlib
+
 import pyro
 from pyro.distributions import Independent
+
+
+def require(module, extra):
+    """
+    Import ``module``, an optional dependency installed with ``pip install "pyrocomp[extra]"``.
+
+    :raises ImportError: naming the extra to install when the module is missing.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise ImportError(f"{module} is not installed; it comes with pyrocomp's {extra!r} extra: "
+                          f"pip install 'pyrocomp[{extra}]'") from error
 
 
 def positive(name, value):

@@ -1,8 +1,4 @@
 """End to end on real data: scikit-learn's handwritten digits."""
-import runpy
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 from sklearn.datasets import load_digits
@@ -13,8 +9,6 @@ from pyrocomp import AutoCompressionGuide, BayesianNetwork
 from pyrocomp.infer import classification_error, fit
 from pyrocomp.priors import LogUniformPrior
 from pyrocomp.pruning import compress
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -44,22 +38,3 @@ def test_sparse_vd_prunes_half_the_mlp_at_small_accuracy_cost(digits):
     assert error - dense_error <= 0.02
     # the exported network is physically smaller than the dense one
     assert sum(p.numel() for p in result.network.parameters()) < sum(p.numel() for p in net.parameters())
-
-
-def test_user_declared_prior_example_runs_end_to_end(monkeypatch):
-    monkeypatch.setattr(sys, "argv", ["custom_prior.py", "--epochs", "25"])
-    namespace = runpy.run_path(str(ROOT / "examples" / "custom_prior.py"), run_name="not_main")
-    result = namespace["main"](["--epochs", "25"])
-    assert result.report.wr_percent < 100.0 and result.report.error < 0.1
-    assert "1.precision" in result.posteriors["1"].sites
-
-
-def test_breast_cancer_mixture_example_runs_end_to_end():
-    namespace = runpy.run_path(str(ROOT / "examples" / "breast_cancer_mixture.py"), run_name="not_main")
-    run, dense_error = namespace["main"](["--epochs", "60"])
-    report = run.result.report
-    assert report.wr_percent < 50.0 and report.error - dense_error <= 0.05
-    from pyrocomp.pruning import mixing_weights
-
-    for weights in mixing_weights(run.model, run.guide).values():
-        assert sum(weights.values()) == pytest.approx(1.0)

@@ -1,16 +1,14 @@
 """The numerical helpers of the benchmark scripts, against hand-computed values."""
+import json
 import statistics
-import sys
-from pathlib import Path
 
+import common  # benchmarks/ is on pytest's pythonpath (pyproject.toml)
+import frontier
+import mixture
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-
-import frontier  # noqa: E402
-import mixture  # noqa: E402
-from pyrocomp.models import build_model  # noqa: E402
+from pyrocomp.models import build_model
 
 
 def _lenet5_macs(c1, c2, f1, f2):
@@ -72,3 +70,15 @@ def test_mixture_aggregate_means_and_judges_on_the_means():
     assert mix["target_met"] is False
     rows = [dict(r, cr_prune=10.0) if r["method"] == "horseshoe" else r for r in rows]
     assert {r["method"]: r for r in mixture.aggregate(rows)}["mixture"]["target_met"] is True  # 15 >= 10, 150 < 160
+
+
+def test_write_rows_writes_the_json_rows_and_a_dated_result_page(tmp_path):
+    rows = [{"method": "dense", "error": 1.234}, {"method": "vd", "error": 2.5, "cr_prune": 40.0}]
+    columns = [("method", "method", ""), ("error", "error %", ".2f"), ("cr_prune", "CR_prune", ".1f")]
+    (tmp_path / "kept.png").write_bytes(b"")
+    path = common.write_rows(tmp_path, "demo", rows, columns)
+    assert json.loads(path.read_text()) == rows
+    page = (tmp_path / "demo.md").read_text()
+    assert "| dense | 1.23 |  |" in page and "| vd | 2.50 | 40.0 |" in page
+    assert "- run: 20" in page and "- command: `python benchmarks/" in page and "[kept.png](kept.png)" in page
+    assert not list(tmp_path.glob("*.tmp"))

@@ -19,39 +19,58 @@ LAYER = {"name", "kind", "weights", "weights_kept", "in_units", "in_kept", "out_
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    status = main(["compress", "--model", "lenet5-caffe", "--prior", "vd", "--dataset", "mnist5k",
+    status = main(["compress", "--model", "lenet300", "--prior", "vd", "--dataset", "digits",
                    "--pretrain-epochs", "1", "--epochs", "2", "--finetune-epochs", "1", "--out", str(out), "--quiet"])
     return status, out
 
 
-def test_compress_end_to_end_on_mnist5k(run):
-    status, out = run
-    assert status == 0
+def _check_report(out, architecture, layers, epochs):
     report = json.loads((out / "report.json").read_text())
     assert {"model", "prior", "dataset", "seed", "epochs", "dense", "compressed", "layers", "timing"} <= set(report)
     assert DENSE <= set(report["dense"]) and COMPRESSED <= set(report["compressed"])
-    assert all(LAYER <= set(layer) for layer in report["layers"]) and len(report["layers"]) == 4
+    assert all(LAYER <= set(layer) for layer in report["layers"]) and len(report["layers"]) == layers
     assert {"pretrain_s", "fit_s", "s_per_epoch"} <= set(report["timing"])
     c = report["compressed"]
     assert 0 < c["wr_percent"] < 100 and c["cr_prune"] == pytest.approx(100 / c["wr_percent"])
-    assert c["cr_bits"] > c["cr_prune"] and len(c["bits_per_layer"]) == 4
-    assert report["dense"]["architecture"] == "20-50-800-500"
-    assert len(report["history"]) == 2
+    assert c["cr_bits"] > c["cr_prune"] and len(c["bits_per_layer"]) == layers
+    assert report["dense"]["architecture"] == architecture
+    assert len(report["history"]) == epochs
     for name in ("report.md", "kept_weights.png", "training.png"):
         assert (out / name).stat().st_size > 0
     assert "| compressed |" in (out / "report.md").read_text()
+    return report
+
+
+def _check_reload(out, model, input_shape, dataset, masks_expected):
+    report = json.loads((out / "report.json").read_text())
+    net, masks, metadata = load_compressed(out / "compressed.pt", build_model(model, input_shape, 10))
+    assert classification_error(net, load_dataset(dataset).test) == pytest.approx(report["compressed"]["error"])
+    assert metadata["architecture"] == report["compressed"]["architecture"]
+    assert {name: tuple(mask.shape) for name, mask in masks.items()} == masks_expected
+    payload = torch.load(out / "compressed.pt", weights_only=True)
+    assert set(payload) == {"state_dict", "masks", "metadata"}
+
+
+def test_compress_end_to_end(run):
+    status, out = run
+    assert status == 0
+    _check_report(out, "64-300-100", layers=3, epochs=2)
 
 
 def test_compressed_file_reloads_and_reproduces_the_error(run):
-    _, out = run
-    report = json.loads((out / "report.json").read_text())
-    net, masks, metadata = load_compressed(out / "compressed.pt", build_model("lenet5-caffe", (1, 28, 28), 10))
-    data = load_dataset("mnist5k")
-    assert classification_error(net, data.test) == pytest.approx(report["compressed"]["error"])
-    assert metadata["architecture"] == report["compressed"]["architecture"]
-    assert set(masks) == {"0", "3", "7", "9"} and masks["7"].shape == (500, 800)
-    payload = torch.load(out / "compressed.pt", weights_only=True)
-    assert set(payload) == {"state_dict", "masks", "metadata"}
+    _check_reload(run[1], "lenet300", (1, 8, 8), "digits", {"1": (300, 64), "3": (100, 300), "5": (10, 100)})
+
+
+@pytest.mark.slow
+def test_compress_end_to_end_on_mnist5k_with_lenet5_caffe(tmp_path):
+    # the embedded default with the product's convolutional model, as `make demo` runs it
+    status = main(["compress", "--model", "lenet5-caffe", "--prior", "vd", "--dataset", "mnist5k",
+                   "--pretrain-epochs", "1", "--epochs", "2", "--finetune-epochs", "1", "--out", str(tmp_path),
+                   "--quiet"])
+    assert status == 0
+    _check_report(tmp_path, "20-50-800-500", layers=4, epochs=2)
+    _check_reload(tmp_path, "lenet5-caffe", (1, 28, 28), "mnist5k",
+                  {"0": (20, 1, 5, 5), "3": (50, 20, 5, 5), "7": (500, 800), "9": (10, 500)})
 
 
 def test_list(capsys):
@@ -111,8 +130,8 @@ def test_bad_arguments_exit_2_with_one_line(argv, message, capsys, tmp_path):
     assert "Traceback" not in captured.err
 
 
-def test_turbo_end_to_end_on_mnist5k(tmp_path):
-    status = main(["compress", "--model", "lenet5", "--prior", "turbo", "--dataset", "mnist5k", "--pretrain-epochs", "2",
+def test_turbo_end_to_end(tmp_path):
+    status = main(["compress", "--model", "lenet300", "--prior", "turbo", "--dataset", "digits", "--pretrain-epochs", "2",
                    "--epochs", "3", "--bp-every", "1", "--kl-weight", "2", "--out", str(tmp_path), "--quiet"])
     assert status == 0
     report = json.loads((tmp_path / "report.json").read_text())
