@@ -25,4 +25,7 @@ class GaussianLikelihood(Likelihood):
         self.scale = positive("scale", scale)
 
     def __call__(self, output, obs):
-        return pyro.sample("obs", dist.Normal(output, self.scale).to_event(output.dim() - 1), obs=obs)
+        # an example's output dimensions are its event; counted on the targets, since the output may carry the
+        # particle dimensions of vectorised ELBOs in front of the data dimension
+        event_dim = (obs if obs is not None else output).dim() - 1
+        return pyro.sample("obs", dist.Normal(output, self.scale).to_event(event_dim), obs=obs)
