@@ -58,8 +58,10 @@ class PosteriorFamilies:
             raise ValueError("Expected exactly one of prior_type and support")
 
         def decorator(cls):
-            if not (isinstance(cls, type) and issubclass(cls, Posterior)) or cls.forward is Posterior.forward:
-                raise TypeError(f"Expected a Posterior subclass that implements forward(prior) but got {cls!r}")
+            if not (isinstance(cls, type) and issubclass(cls, Posterior)) or (
+                    cls.forward is Posterior.forward and cls.distribution is Posterior.distribution):
+                raise TypeError(f"Expected a Posterior subclass that implements distribution(prior, **params) (or "
+                                f"forward(prior)) but got {cls!r}")
             if prior_type is not None:
                 if prior_type in self._by_type and not override:
                     raise ValueError(f"{prior_type.__name__} has the posterior family "
@@ -121,8 +123,28 @@ class Posterior(PyroModule):
         super().__init__()
         self.event_dim = prior.event_dim
 
-    def forward(self, prior):
+    def params(self):
+        """The variational parameters, ``{name: value}`` of the family's :class:`~pyro.nn.PyroParam` s (unconstrained:
+        every built-in family keeps its parameters on the real line)."""
+        return {name: getattr(self, name) for name in self._pyro_params}
+
+    def distribution(self, prior, **params):
+        """
+        The posterior given the site's prior and the variational parameters ``params`` (named as :meth:`params`
+        names them). Families implement this; an amortised guide
+        (:class:`~pyrocomp.guides.AutoConditionalGuide`) calls it with parameters that depend on a context.
+        """
         raise NotImplementedError
+
+    def forward(self, prior, shift=None):
+        """
+        The posterior given the prior, at the family's own parameters plus ``shift`` (``{name: tensor}``, the
+        context-dependent part an amortised guide adds; default none).
+        """
+        params = self.params()
+        if shift:
+            params = {name: value + shift[name] if name in shift else value for name, value in params.items()}
+        return self.distribution(prior, **params)
 
 
 @register_posterior(prior_type=Normal)
@@ -143,9 +165,9 @@ class NonCenteredNormal(Posterior):
         shape = prior.shape()
         return base.loc.expand(shape), base.scale.expand(shape)
 
-    def forward(self, prior):
-        loc, scale = self._prior_loc_scale(prior)
-        return Normal(loc + scale * self.loc, scale * self.log_scale.exp()).to_event(self.event_dim)
+    def distribution(self, prior, loc, log_scale):
+        prior_loc, prior_scale = self._prior_loc_scale(prior)
+        return Normal(prior_loc + prior_scale * loc, prior_scale * log_scale.exp()).to_event(self.event_dim)
 
 
 @register_posterior(prior_type=IndependentNormal)
@@ -160,8 +182,8 @@ class MeanFieldNormal(Posterior):
         self.loc = PyroParam(init.detach().clone())
         self.log_scale = PyroParam(torch.full_like(self.loc, float(init_scale)).log())
 
-    def forward(self, prior):
-        return Normal(self.loc, self.log_scale.exp()).to_event(self.event_dim)
+    def distribution(self, prior, loc, log_scale):
+        return Normal(loc, log_scale.exp()).to_event(self.event_dim)
 
 
 @register_posterior(support=constraints.positive)
@@ -181,8 +203,8 @@ class LogNormalPosterior(Posterior):
         self.loc = PyroParam(init.detach().log().clone())
         self.log_scale = PyroParam(torch.full_like(self.loc, float(init_scale)).log())
 
-    def forward(self, prior):
-        return LogNormal(self.loc, self.log_scale.exp()).to_event(self.event_dim)
+    def distribution(self, prior, loc, log_scale):
+        return LogNormal(loc, log_scale.exp()).to_event(self.event_dim)
 
 
 class ClosedFormPosterior(Posterior):
@@ -201,7 +223,7 @@ class ClosedFormBernoulli(ClosedFormPosterior):
         super().__init__(prior, init, init_scale)
         self.register_buffer("logits", unwrap_independent(prior).logits.detach().expand(prior.shape()).clone())
 
-    def forward(self, prior):
+    def distribution(self, prior):
         return Bernoulli(logits=self.logits).to_event(self.event_dim)
 
 
@@ -226,7 +248,7 @@ class ClosedFormGamma(ClosedFormPosterior):
         self.register_buffer("concentration", concentration.detach().clone())
         self.register_buffer("rate", (concentration / init).detach().clone())
 
-    def forward(self, prior):
+    def distribution(self, prior):
         return Gamma(self.concentration, self.rate).to_event(self.event_dim)
 
 
@@ -239,8 +261,8 @@ class DirichletPosterior(Posterior):
         base = unwrap_independent(prior)
         self.log_concentration = PyroParam(base.concentration.detach().log().clone())
 
-    def forward(self, prior):
-        q = Dirichlet(self.log_concentration.exp())
+    def distribution(self, prior, log_concentration):
+        q = Dirichlet(log_concentration.exp())
         return q.to_event(self.event_dim - 1) if self.event_dim > 1 else q
 
 
@@ -259,8 +281,8 @@ class TaylorNormal(ClosedFormPosterior):
         self.loc = PyroParam(init.detach().clone())
         self.register_buffer("scale", torch.full_like(init, float(init_scale)))
 
-    def forward(self, prior):
-        return Normal(self.loc, self.scale).to_event(self.event_dim)
+    def distribution(self, prior, loc):
+        return Normal(loc, self.scale).to_event(self.event_dim)
 
 
 #: paper 001's :math:`q(w)`: Gaussian (and mixture) weights get a mean-field :math:`\mathcal{N}(\mu, \sigma^2)`

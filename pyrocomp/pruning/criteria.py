@@ -81,6 +81,31 @@ class ScaleLogAlphaThreshold(PruningCriterion):
         return log_alpha < self.threshold
 
 
+class ScaleSitesLogAlphaThreshold(PruningCriterion):
+    r"""
+    Keep the weights whose every scale site has a log dropout rate :math:`\log\sigma^2 - \log\mu^2` of its own
+    posterior below ``threshold``: with the input and output scales of the ``io-nj`` prior, the masks
+    :math:`m_z m_s^\top` of paper 003 eq. (4), :math:`m_z = I(\log\alpha < \tau)`,
+    :math:`m_s = I(\log\beta < \tau)`. It reads the sites' posterior moments, which are exact for scales
+    without upstream sites whatever the number of draws, so it is the criterion of a fast per-context
+    compression (:func:`~pyrocomp.pruning.compress_contexts`).
+    """
+
+    grid = LogAlphaThreshold.grid
+
+    def __init__(self, threshold=-1.0):
+        self.threshold = float(threshold)
+
+    def keep(self, posterior):
+        weight = f"{posterior.name}.weight"
+        keep = torch.ones_like(posterior.weight_mean, dtype=torch.bool)
+        for name, (mean, var) in posterior.sites.items():
+            if name != weight:
+                tiny = torch.finfo(mean.dtype).tiny
+                keep = keep & (var.clamp_min(tiny).log() - mean.pow(2).clamp_min(tiny).log() < self.threshold)
+        return keep
+
+
 class AllOf(PruningCriterion):
     """Keep a weight only when every criterion keeps it."""
 

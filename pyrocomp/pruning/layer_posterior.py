@@ -42,13 +42,15 @@ def _log_alpha(mean, second):
     return var.clamp_min(tiny).log() - mean.pow(2).clamp_min(tiny).log()
 
 
-def summarize(model, guide, num_samples=256, seed=0):
+def summarize(model, guide, num_samples=256, seed=0, vectorize_particles=False):
     """
     Summarise the posterior of every Bayesian layer of ``model``.
 
     :param model: a :class:`~pyrocomp.nn.BayesianNetwork`.
     :param guide: its :class:`~pyrocomp.guides.AutoCompressionGuide`.
     :param int num_samples: draws of upstream scales for the marginal moments.
+    :param bool vectorize_particles: batch the draws (faster; see
+        :meth:`~pyrocomp.guides.AutoCompressionGuide.monte_carlo`).
     :returns: ``{layer path: LayerPosterior}`` in layer order.
     """
     weight_sites = {layer.weight_site: path for path, layer in model.bayesian_layers()}
@@ -66,7 +68,7 @@ def summarize(model, guide, num_samples=256, seed=0):
                 out[name, "s1"], out[name, "s2"], out[name, "p"] = scale, scale.pow(2), scale.pow(-2)
         return out
 
-    stats = guide.monte_carlo(statistic, num_samples, seed)
+    stats = guide.monte_carlo(statistic, num_samples, seed, vectorize_particles=vectorize_particles)
     means = guide.mean()
     result = {}
     for path, layer in model.bayesian_layers():
