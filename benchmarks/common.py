@@ -36,7 +36,8 @@ def write_rows(out, name, rows, columns):
     """
     out = Path(out)
     _write_atomic(out / f"{name}.json", json.dumps(rows, indent=2))
-    _write_atomic(out / f"{name}.md", result_page(name, rows, columns, sorted(p.name for p in out.glob("*.png"))))
+    pictures = sorted(p.name for p in out.glob(f"{name}*.png"))
+    _write_atomic(out / f"{name}.md", result_page(name, rows, columns, pictures))
     return out / f"{name}.json"
 
 
@@ -60,13 +61,13 @@ def _write_atomic(path, text):
 
 def format_table(rows, columns):
     """``rows`` as a Markdown table of ``columns`` (key, header, format)."""
-    lines = ["| " + " | ".join(h for _, h, _ in columns) + " |", "|" + "---|" * len(columns)]
+    lines = ["| " + " | ".join(h.replace("|", "\\|") for _, h, _ in columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
         cells = []
         for key, _, fmt in columns:
             value = row.get(key)
             cells.append("" if value is None else format(value, fmt) if fmt else str(value))
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines)
 
 

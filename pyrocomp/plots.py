@@ -78,3 +78,29 @@ def plot_message_change(records, path):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def plot_context_units(results, path, title=None):
+    """
+    Which input units of each layer every context's compressed network keeps (one row per context, one panel per
+    layer; kept dark), from :func:`~pyrocomp.pruning.compress_contexts`'s results. Writes a PNG to ``path``.
+    """
+    layers = list(results[0].compression.masks)
+    fig, axes = plt.subplots(1, len(layers), figsize=(4 * len(layers), 0.35 * len(results) + 1.5), squeeze=False)
+    for ax, layer in zip(axes.flat, layers):
+        kept = torch.stack([_input_units(r.compression.masks[layer]) for r in results]).float()
+        ax.imshow(kept.numpy(), cmap="Greys", vmin=0, vmax=1, interpolation="nearest", aspect="auto")
+        ax.set_title(f"{layer}: inputs kept", fontsize=9)
+        ax.set_yticks(range(len(results)))
+        ax.set_yticklabels([r.label for r in results] if ax is axes.flat[0] else [], fontsize=7)
+        ax.set_xticks([])
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _input_units(mask):
+    # input unit d of a (out, in, ...) mask is kept when some kept weight reads it
+    return mask.transpose(0, 1).reshape(mask.shape[1], -1).any(1).cpu()

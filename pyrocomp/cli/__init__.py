@@ -4,12 +4,14 @@ The ``pyrocomp`` command: ``pyrocomp compress ...`` and ``pyrocomp list``.
 import sys
 
 from pyrocomp.data import DATASETS, DataError
+from pyrocomp.guides import CONTEXTS
 from pyrocomp.infer import SECOND_MOMENTS
 from pyrocomp.models import MODELS
 from pyrocomp.priors import PRIORS
 
 from .arguments import (Parser, UsageError, choice, fraction, non_negative_int, percentage_points, positive_float,
                         positive_int)
+from . import conditional
 from .compress import ELBOS, compress_command
 from .prior_options import PRIOR_OPTIONS, PriorOptions, prior_options, register_prior_options
 
@@ -20,19 +22,11 @@ __all__ = ["PRIOR_OPTIONS", "PriorOptions", "UsageError", "build_parser", "compr
 def build_parser():
     parser = Parser(prog="pyrocomp", description="Bayesian compression of neural networks with Pyro.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    sub.add_parser("list", help="list the models, priors and data sets")
+    sub.add_parser("list", help="list the models, priors, data sets and contexts")
     c = sub.add_parser("compress", help="train, fit a sparsity prior, prune, fine-tune, evaluate and report")
-    c.add_argument("--model", required=True, type=choice(MODELS, "model"))
+    _shared_arguments(c)
     c.add_argument("--prior", required=True, type=choice(PRIORS, "prior"))
-    c.add_argument("--dataset", required=True, type=choice(DATASETS, "dataset"))
-    c.add_argument("--data-dir", default=None, help="directory of the torchvision data sets")
-    c.add_argument("--pretrain-epochs", type=non_negative_int, default=10)
-    c.add_argument("--init", default=None, help="state dict of the dense network instead of pre-training")
     c.add_argument("--epochs", type=positive_int, default=30, help="SVI epochs")
-    c.add_argument("--batch-size", type=positive_int, default=100)
-    c.add_argument("--lr", type=positive_float, default=1e-3)
-    c.add_argument("--pretrain-lr", type=positive_float, default=1e-3)
-    c.add_argument("--kl-warmup-epochs", type=non_negative_int, default=0)
     c.add_argument("--kl-weight", type=positive_float, default=1.0,
                    help="weight of the KL terms after warm-up; > 1 weighs the prior as if the data set were smaller "
                         "(a tempered posterior) and compresses more")
@@ -49,19 +43,35 @@ def build_parser():
                    help="<w^2> of the closed-form precision updates under --elbo taylor: mu^2 (paper 001 eq. 34) "
                         "or mu^2 + sigma^2")
     c.add_argument("--finetune-epochs", type=non_negative_int, default=0)
-    c.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
-    c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--out", default="runs/compress", help="output directory")
-    c.add_argument("--quiet", action="store_true", help="no progress bars")
     for name in PRIORS:
         options = prior_options(name)
         if options.description is not None:
             options.add_arguments(c.add_argument_group(name, options.description))
+    h = sub.add_parser("conditional", help="fit one Bayesian hypernetwork (paper 003, BHC), then compress the "
+                                           "network for every context of a kind, each in one pass")
+    _shared_arguments(h, out="runs/conditional")
+    conditional.add_arguments(h, choice, positive_int, positive_float)
     return parser
 
 
+def _shared_arguments(c, out="runs/compress"):
+    c.add_argument("--model", required=True, type=choice(MODELS, "model"))
+    c.add_argument("--dataset", required=True, type=choice(DATASETS, "dataset"))
+    c.add_argument("--data-dir", default=None, help="directory of the torchvision data sets")
+    c.add_argument("--pretrain-epochs", type=non_negative_int, default=10)
+    c.add_argument("--init", default=None, help="state dict of the dense network instead of pre-training")
+    c.add_argument("--batch-size", type=positive_int, default=100)
+    c.add_argument("--lr", type=positive_float, default=1e-3)
+    c.add_argument("--pretrain-lr", type=positive_float, default=1e-3)
+    c.add_argument("--kl-warmup-epochs", type=non_negative_int, default=0)
+    c.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--out", default=out, help="output directory")
+    c.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def _list():
-    for title, table in (("models", MODELS), ("priors", PRIORS), ("datasets", DATASETS)):
+    for title, table in (("models", MODELS), ("priors", PRIORS), ("datasets", DATASETS), ("contexts", CONTEXTS)):
         print(f"{title}:")
         for name, entry in table.items():
             print(f"  {name:14s} {entry.__doc__.strip().splitlines()[0].rstrip(':')}")
@@ -76,6 +86,8 @@ def main(argv=None):
         args = build_parser().parse_args(argv)
         if args.command == "list":
             _list()
+        elif args.command == "conditional":
+            conditional.conditional_command(args)
         else:
             compress_command(args)
     except (UsageError, DataError) as error:

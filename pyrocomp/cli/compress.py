@@ -40,6 +40,25 @@ def _device(text):
     return device
 
 
+def dense_network(net, args, data, device):
+    """Seed the run, then load ``--init`` into ``net`` or pre-train it; returns the seconds it took."""
+    torch.manual_seed(args.seed)
+    pyro.set_rng_seed(args.seed)
+    pyro.clear_param_store()
+    start = time.perf_counter()
+    if args.init:
+        try:
+            state = torch.load(args.init, map_location="cpu", weights_only=True)
+            net.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
+        except (OSError, RuntimeError, KeyError, TypeError) as error:
+            raise UsageError(f"cannot load --init {args.init!r}: {str(error).splitlines()[0]}") from None
+        net.to(device)
+    else:
+        train(net, data.train, epochs=args.pretrain_epochs, lr=args.pretrain_lr, batch_size=args.batch_size,
+              device=device, seed=args.seed, progress=not args.quiet, desc="pretrain")
+    return time.perf_counter() - start
+
+
 def compress_command(args):
     """Run ``pyrocomp compress``; returns the report dictionary."""
     device = _device(args.device)
@@ -59,23 +78,8 @@ def compress_command(args):
         raise UsageError(f"{error} (data set {args.dataset!r})") from None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(args.seed)
-    pyro.set_rng_seed(args.seed)
-    pyro.clear_param_store()
     progress = not args.quiet
-
-    start = time.perf_counter()
-    if args.init:
-        try:
-            state = torch.load(args.init, map_location="cpu", weights_only=True)
-            net.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
-        except (OSError, RuntimeError, KeyError, TypeError) as error:
-            raise UsageError(f"cannot load --init {args.init!r}: {str(error).splitlines()[0]}") from None
-        net.to(device)
-    else:
-        train(net, data.train, epochs=args.pretrain_epochs, lr=args.pretrain_lr, batch_size=args.batch_size,
-              device=device, seed=args.seed, progress=progress, desc="pretrain")
-    pretrain_s = time.perf_counter() - start
+    pretrain_s = dense_network(net, args, data, device)
     dense_error = classification_error(net, data.test, device)
 
     try:

@@ -1,6 +1,7 @@
 from .conjugate_precision import ConjugatePrecision
 from .evaluation import as_loader, classification_error
 from .fit import fit, kl_warmup
+from .fit_conditional import TaskLoader, fit_conditional
 from .fit_hook import FitHook
 from .predict import predict
 from .prior_defaults import default_elbo, fit_hooks, register_default_elbo, register_fit_hook
@@ -15,6 +16,8 @@ from .train import train
 from .turbo_vbi import TurboSchedule, TurboVBI
 
 __all__ = [
+    "TaskLoader",
+    "fit_conditional",
     "CollapsedSupportUpdate",
     "ConjugatePrecision",
     "ExactSecondMoment",

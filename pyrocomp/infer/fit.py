@@ -53,12 +53,7 @@ def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_wa
     :returns: per-epoch history: list of dicts with ``epoch, loss`` (mean negative ELBO of the
         epoch's steps, at full-data scale), ``kl_scale, seconds`` and the hooks' records.
     """
-    if not (isinstance(epochs, int) and epochs > 0):
-        raise ValueError(f"Expected epochs to be a positive int but got {epochs!r}")
-    if not (lr > 0):
-        raise ValueError(f"Expected lr > 0 but got {lr!r}")
-    if isinstance(kl_weight, bool) or not isinstance(kl_weight, (int, float)) or not 0 < kl_weight < math.inf:
-        raise ValueError(f"Expected kl_weight to be a positive finite number but got {kl_weight!r}")
+    _check_fit_arguments(epochs, lr, kl_weight)
     device = torch.device(device) if device is not None else model.pretrained_device()
     model.to(device)
     guide.to(device)
@@ -67,21 +62,40 @@ def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_wa
         model.dataset_size = len(loader.dataset)
     elbo = MixtureMeanField_ELBO() if elbo is None else elbo
     callbacks = fit_hooks(model, guide) if callbacks is None else list(callbacks)
-    # register every parameter (Pyro creates none lazily here: the guide is set up eagerly)
+    adam_step = _adam_step(model, guide, elbo, lr, clip_norm)
+
+    def step(batch):
+        x, y = batch
+        return adam_step(x.to(device), y.to(device))
+
+    with pyro.validation_enabled(validate):
+        return _fit_loop(model, step, loader, epochs, lr, kl_warmup_epochs, progress, callbacks,
+                         float(kl_weight), getattr(guide, "refresh", None))
+
+
+def _check_fit_arguments(epochs, lr, kl_weight):
+    if not (isinstance(epochs, int) and epochs > 0):
+        raise ValueError(f"Expected epochs to be a positive int but got {epochs!r}")
+    if not (lr > 0):
+        raise ValueError(f"Expected lr > 0 but got {lr!r}")
+    if isinstance(kl_weight, bool) or not isinstance(kl_weight, (int, float)) or not 0 < kl_weight < math.inf:
+        raise ValueError(f"Expected kl_weight to be a positive finite number but got {kl_weight!r}")
+
+
+def _adam_step(model, guide, elbo, lr, clip_norm):
+    # one Adam over every parameter of model and guide (Pyro creates none lazily: the guide is set up eagerly)
     params = [p for p in list(model.parameters()) + list(guide.parameters()) if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=lr)
 
-    def step(x, y):
+    def step(*args):
         optimizer.zero_grad()
-        loss = elbo.differentiable_loss(model, guide, x, y)
+        loss = elbo.differentiable_loss(model, guide, *args)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, clip_norm)
         optimizer.step()
         return loss.item()
 
-    with pyro.validation_enabled(validate):
-        return _fit_loop(model, step, loader, epochs, lr, kl_warmup_epochs, device, progress, callbacks,
-                         float(kl_weight), getattr(guide, "refresh", None))
+    return step
 
 
 def _call(callbacks, method, *args):
@@ -96,8 +110,7 @@ def _call(callbacks, method, *args):
     return records
 
 
-def _fit_loop(model, step_fn, loader, epochs, lr, kl_warmup_epochs, device, progress, callbacks, kl_weight,
-              refresh=None):
+def _fit_loop(model, step_fn, loader, epochs, lr, kl_warmup_epochs, progress, callbacks, kl_weight, refresh=None):
     history = []
     _call(callbacks, "on_fit_start")
     bar = tqdm(range(epochs), desc="fit", disable=not progress, leave=False)
@@ -105,10 +118,10 @@ def _fit_loop(model, step_fn, loader, epochs, lr, kl_warmup_epochs, device, prog
     for epoch in bar:
         model.kl_scale = kl_warmup(epoch, kl_warmup_epochs, kl_weight)
         start, total, count = time.perf_counter(), 0.0, 0
-        for step, (x, y) in enumerate(loader):
-            if not bool(torch.isfinite(x).all()):
+        for step, batch in enumerate(loader):
+            if not bool(torch.isfinite(batch[0]).all()):
                 raise ValueError(f"Expected finite inputs but batch {step} of epoch {epoch} has NaN or inf")
-            loss = step_fn(x.to(device), y.to(device))
+            loss = step_fn(batch)
             if not math.isfinite(loss):
                 raise FloatingPointError(
                     f"The ELBO became {loss} at epoch {epoch}, step {step}; lower the learning rate "

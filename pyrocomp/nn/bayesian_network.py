@@ -134,8 +134,12 @@ class BayesianNetwork(PyroModule):
         with poutine.scale(scale=self.kl_scale):
             return {layer.weight_site: layer.sample_weight() for _, layer in self.bayesian_layers()}
 
-    def forward(self, x, y=None):
-        """The model: forward pass with sampled weights, then the likelihood of ``y``."""
+    def forward(self, x, y=None, context=None):
+        """
+        The model: forward pass with sampled weights, then the likelihood of ``y``. ``context`` is the context of
+        conditional compression, which an amortised guide (:class:`~pyrocomp.guides.AutoConditionalGuide`) takes
+        with the same arguments; the model's prior does not depend on it.
+        """
         if not torch.is_tensor(x):
             raise TypeError(f"Expected x to be a tensor but got {type(x).__name__}")
         with poutine.scale(scale=self.kl_scale), ParticleFold(len(x)) as fold:

@@ -2,6 +2,7 @@ from .bits import bit_precision
 from .calibration import Calibration, calibrate, choose_sparsest, monotone_errors
 from .clusters import weight_clusters
 from .compress import Compression, compress
+from .conditional import ContextCompression, compress_contexts, context_error
 from .criteria import (
     AllOf,
     GroupLogAlphaThreshold,
@@ -9,11 +10,13 @@ from .criteria import (
     PriorPrecisionThreshold,
     PruningCriterion,
     ScaleLogAlphaThreshold,
+    ScaleSitesLogAlphaThreshold,
     SupportThreshold,
 )
 from .default_criteria import default_criterion, register_criterion
-from .export import LayerStructure, prune_
-from .io import load_compressed, resize_to_state_dict_, save_compressed
+from .export import LayerStructure, prune_, select_outputs_
+from .io import (load_compressed, load_hypernetwork, resize_to_state_dict_, save_atomic, save_compressed,
+                 save_hypernetwork)
 from .mixing_weights import mixing_weights
 from .pruning_monitor import PruningMonitor
 from .reinitialize import reinitialize_
@@ -21,6 +24,14 @@ from .layer_posterior import LayerPosterior, summarize
 from .report import CompressionReport, LayerReport
 
 __all__ = [
+    "ScaleSitesLogAlphaThreshold",
+    "load_hypernetwork",
+    "save_atomic",
+    "save_hypernetwork",
+    "ContextCompression",
+    "compress_contexts",
+    "context_error",
+    "select_outputs_",
     "AllOf",
     "Calibration",
     "Compression",

@@ -1,6 +1,6 @@
 import warnings
-from dataclasses import dataclass
-from typing import Dict
+from dataclasses import dataclass, replace
+from typing import Dict, List, Optional
 
 import torch
 from torch import nn
@@ -11,7 +11,7 @@ from .bits import bit_precision
 from .clusters import weight_clusters
 from .criteria import PruningCriterion
 from .default_criteria import default_criterion
-from .export import prune_
+from .export import prune_, select_outputs_
 from .layer_posterior import LayerPosterior, summarize
 from .report import CompressionReport, LayerReport
 
@@ -25,17 +25,19 @@ class Compression:
     :ivar masks: ``{layer path: bool mask}`` in the original weight shapes.
     :ivar posteriors: ``{layer path: LayerPosterior}``.
     :ivar report: the :class:`CompressionReport` (``error`` unset until evaluated).
+    :ivar outputs: the classes the network's outputs predict, in order (``None``: every class).
     """
 
     network: nn.Module
     masks: Dict[str, torch.Tensor]
     posteriors: Dict[str, LayerPosterior]
     report: CompressionReport
+    outputs: Optional[List[int]] = None
 
 
 @torch.no_grad()
 def compress(model, guide, example_input, criterion=None, num_samples=256, seed=0, posteriors=None, elbo=None,
-             prune_outputs=False):
+             prune_outputs=False, context=None, vectorize_particles=False):
     """
     Read a smaller deterministic network off the posterior: masks from the pruning criterion
     (each layer's registered default after a fit with ``elbo`` unless given,
@@ -47,6 +49,11 @@ def compress(model, guide, example_input, criterion=None, num_samples=256, seed=
     A classifier's classes are never removed unless ``prune_outputs``: with a categorical likelihood, an
     output unit of the last layer whose every weight the criterion drops keeps its weights, with a warning.
 
+    With a ``context``, ``guide`` is an :class:`~pyrocomp.guides.AutoConditionalGuide` and the network is the
+    context's (paper 003, BHC); when the context names the classes it needs
+    (:meth:`~pyrocomp.guides.Context.output_classes`), the network keeps those output units alone, in
+    order (:attr:`Compression.outputs`).
+
     :param model: the fitted :class:`~pyrocomp.nn.BayesianNetwork`.
     :param guide: its :class:`~pyrocomp.guides.AutoCompressionGuide`.
     :param torch.Tensor example_input: a batch of inputs (spatial sizes, folded constants).
@@ -56,19 +63,39 @@ def compress(model, guide, example_input, criterion=None, num_samples=256, seed=
     :param bool prune_outputs: let the criterion remove whole output units of a classifier.
     :param dict posteriors: the output of :func:`~pyrocomp.pruning.summarize` for ``model`` and
         ``guide``, when already at hand (``num_samples`` and ``seed`` are then unused).
+    :param torch.Tensor context: a context of a conditional guide.
+    :param bool vectorize_particles: batch the posterior draws (:func:`~pyrocomp.pruning.summarize`).
     :rtype: Compression
     """
     if criterion is not None and not isinstance(criterion, PruningCriterion):
         raise TypeError(f"Expected criterion to be a PruningCriterion but got {criterion!r}")
-    if posteriors is None:
-        posteriors = summarize(model, guide, num_samples=num_samples, seed=seed)
+    if posteriors is None and context is None:
+        posteriors = summarize(model, guide, num_samples, seed, vectorize_particles)
+    if context is None:
+        return _compress(model, guide, example_input, criterion, posteriors, elbo, prune_outputs)
+    if not hasattr(guide, "given"):
+        raise TypeError(f"A context needs a conditional guide (AutoConditionalGuide) but got {type(guide).__name__}")
+    with guide.given(context):
+        outputs = guide.context.output_classes(context)
+        posteriors = summarize(model, guide, num_samples, seed, vectorize_particles) if posteriors is None else posteriors
+        return _compress(model, guide, example_input, criterion, posteriors, elbo, prune_outputs, outputs)
+
+
+def _compress(model, guide, example_input, criterion, posteriors, elbo, prune_outputs, outputs=None):
     layers = dict(model.bayesian_layers())
-    masks, weights = {}, {}
+    masks = {}
     for path, post in posteriors.items():
         rule = criterion if criterion is not None else default_criterion(layers[path].prior, elbo)
         masks[path] = rule.keep(post).expand(post.weight_mean.shape)
     output = _output_layer(model) if isinstance(model.likelihood, CategoricalLikelihood) else None
-    if output in masks and not prune_outputs:
+    if output in masks and outputs is not None:  # the context's classes alone
+        keep = torch.zeros(masks[output].shape[0], dtype=torch.bool, device=masks[output].device)
+        keep[list(outputs)] = True
+        keep = keep.reshape(-1, *[1] * (masks[output].dim() - 1))
+        masks[output] = masks[output] & keep
+        if not prune_outputs:
+            masks[output] = _keep_output_units(output, masks[output] | ~keep) & keep
+    elif output in masks and not prune_outputs:
         masks[output] = _keep_output_units(output, masks[output])
     weights = {path: post.weight_mean * masks[path] for path, post in posteriors.items()}
     network = model.to_plain(weights)
@@ -82,7 +109,22 @@ def compress(model, guide, example_input, criterion=None, num_samples=256, seed=
             bits, clusters = bit_precision(post.weight_mean, post.weight_variance, alive), weight_clusters(alive)
         rows.append(LayerReport(s.name, s.kind, s.weights, s.weights_kept, s.in_units, s.in_kept, s.out_units,
                                 s.out_kept, bits if s.weights_kept else 0, s.macs, s.macs_kept, s.width, clusters))
-    return Compression(network=network, masks=masks, posteriors=posteriors, report=CompressionReport(rows))
+    result = Compression(network=network, masks=masks, posteriors=posteriors, report=CompressionReport(rows))
+    return result if outputs is None else _select_outputs(result, outputs)
+
+
+def _select_outputs(result, outputs):
+    # the network predicts the context's classes alone: the other output units go, with their weights and MACs
+    path = select_outputs_(result.network, outputs)
+    rows = []
+    for row in result.report.layers:
+        if row.name == path:
+            layer = result.network.get_submodule(path)
+            kept = len(outputs) if row.out_kept else 0
+            macs_kept = row.macs_kept * kept // row.out_kept if row.out_kept else 0
+            row = replace(row, out_kept=kept, weights_kept=int(layer.weight.ne(0).sum()), macs_kept=macs_kept)
+        rows.append(row)
+    return replace(result, report=CompressionReport(rows), outputs=list(outputs))
 
 
 def _output_layer(model):

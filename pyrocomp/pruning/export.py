@@ -156,6 +156,30 @@ def _remove_dead_units(prev, layer, between, mean_input, emptied):
 
 
 @torch.no_grad()
+def select_outputs_(net, units):
+    """
+    Keep, in place, only the output units ``units`` (in that order) of ``net``'s last ``Linear`` or ``Conv2d``
+    layer, so that the network predicts those classes alone.
+
+    :returns: the path of that layer.
+    """
+    path, layer = [(name, m) for name, m in net.named_modules() if isinstance(m, PRUNABLE)][-1]
+    units = list(units)
+    count = layer.weight.shape[0]
+    if not units or len(set(units)) != len(units) or not all(isinstance(u, int) and 0 <= u < count for u in units):
+        raise ValueError(f"Expected distinct output units in 0..{count - 1} but got {units!r}")
+    index = torch.tensor(units, device=layer.weight.device)
+    layer.weight = nn.Parameter(layer.weight.index_select(0, index))
+    if layer.bias is not None:
+        layer.bias = nn.Parameter(layer.bias.index_select(0, index))
+    if isinstance(layer, nn.Linear):
+        layer.out_features = len(units)
+    else:
+        layer.out_channels = len(units)
+    return path
+
+
+@torch.no_grad()
 def prune_(net, example_input):
     """
     Remove, in place, the units of ``net`` that pruning has disconnected, until none is left:

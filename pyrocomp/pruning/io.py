@@ -5,6 +5,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from pyrocomp.util import own_param_store_names
+
 
 def save_compressed(path, network, masks, **metadata):
     """
@@ -12,12 +14,17 @@ def save_compressed(path, network, masks, **metadata):
     atomically: a file is written next to it, flushed and renamed, so an existing file is never
     lost or left half-written. Readable with ``torch.load(path, weights_only=True)``.
     """
-    path = Path(path)
     payload = {
         "state_dict": {k: v.detach().cpu() for k, v in network.state_dict().items()},
         "masks": {k: v.detach().cpu() for k, v in masks.items()},
         "metadata": metadata,
     }
+    save_atomic(path, payload)
+
+
+def save_atomic(path, payload):
+    """``torch.save`` ``payload`` to ``path`` atomically: a file is written next to it, flushed and renamed."""
+    path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -28,6 +35,30 @@ def save_compressed(path, network, masks, **metadata):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save_hypernetwork(path, guide, **metadata):
+    """
+    Save a fitted :class:`~pyrocomp.guides.AutoConditionalGuide` — its posterior families' parameters, context
+    encoder and heads — and ``metadata`` (plain values) to ``path`` atomically, readable with
+    ``torch.load(path, weights_only=True)``.
+    """
+    with torch.no_grad(), guide._pyro_context:  # the values Pyro holds
+        state = {name: value.detach().cpu().clone() for name, value in guide.state_dict().items()}
+    save_atomic(path, {"state_dict": state, "metadata": metadata})
+
+
+def load_hypernetwork(path, guide, map_location="cpu"):
+    """
+    Load a file written by :func:`save_hypernetwork` into ``guide``, an
+    :class:`~pyrocomp.guides.AutoConditionalGuide` built for the same model, context and heads.
+
+    :returns: ``(guide, metadata)``.
+    """
+    payload = torch.load(path, map_location=map_location, weights_only=True)
+    guide.load_state_dict(payload["state_dict"])
+    own_param_store_names(guide)  # the loaded values, not a previous fit's left in the store
+    return guide, payload["metadata"]
 
 
 def resize_to_state_dict_(net, state_dict):

@@ -75,10 +75,11 @@ def test_mixture_aggregate_means_and_judges_on_the_means():
 def test_write_rows_writes_the_json_rows_and_a_dated_result_page(tmp_path):
     rows = [{"method": "dense", "error": 1.234}, {"method": "vd", "error": 2.5, "cr_prune": 40.0}]
     columns = [("method", "method", ""), ("error", "error %", ".2f"), ("cr_prune", "CR_prune", ".1f")]
-    (tmp_path / "kept.png").write_bytes(b"")
+    (tmp_path / "demo_kept.png").write_bytes(b"")
+    (tmp_path / "other.png").write_bytes(b"")
     path = common.write_rows(tmp_path, "demo", rows, columns)
     assert json.loads(path.read_text()) == rows
     page = (tmp_path / "demo.md").read_text()
     assert "| dense | 1.23 |  |" in page and "| vd | 2.50 | 40.0 |" in page
-    assert "- run: 20" in page and "- command: `python benchmarks/" in page and "[kept.png](kept.png)" in page
+    assert "- run: 20" in page and "- command: `python benchmarks/" in page and "[demo_kept.png](demo_kept.png)" in page and "other.png" not in page
     assert not list(tmp_path.glob("*.tmp"))

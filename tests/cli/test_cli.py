@@ -170,3 +170,40 @@ def test_calibrated_taylor_ard_on_breast_cancer(tmp_path):
     assert len(chosen) == 1 and chosen[0]["criterion"].startswith("PriorPrecisionThreshold")
     assert chosen[0]["error"] <= cal["reference_error"] + 0.01 + 1e-12
     assert report["compressed"]["params_nonzero"] == chosen[0]["weights_kept"]
+
+
+@pytest.mark.parametrize("context,heads", [("classes", "shared"), ("inputs", "low-rank"), ("level", "full")])
+def test_conditional_writes_a_table_per_context_and_a_reloadable_hypernetwork(tmp_path, context, heads):
+    from pyrocomp.guides import AutoConditionalGuide
+    from pyrocomp.nn import BayesianNetwork
+    from pyrocomp.priors import InputOutputNormalJeffreys
+    from pyrocomp.pruning import load_hypernetwork
+
+    from pyrocomp.cli.conditional import CONTEXT_BUILDERS, HEADS
+
+    status = main(["conditional", "--context", context, "--heads", heads, "--model", "lenet300", "--dataset", "digits",
+                   "--pretrain-epochs", "1", "--epochs", "1", "--lr", "1e-2", "--out", str(tmp_path), "--quiet"])
+    assert status == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    rows = report["contexts"]
+    assert len(rows) == {"classes": 10, "inputs": 10, "level": 2}[context]
+    for row in rows:
+        assert 0 <= row["error"] <= 1 and row["cr_prune"] >= 1 and row["milliseconds"] > 0
+        assert (row["classes"] is not None) == (context == "classes")
+    assert report["mean"]["cr_prune"] == pytest.approx(sum(r["cr_prune"] for r in rows) / len(rows))
+    assert "| **mean** |" in (tmp_path / "report.md").read_text()
+    assert (tmp_path / "context_units.png").stat().st_size > 0
+    # the hypernetwork reloads into a fresh guide and gives the same networks
+    data = load_dataset("digits")
+    args = type("Args", (), {"kl_weights": report.get("kl_weights", [0.1, 1.0])})()
+    model = BayesianNetwork(build_model("lenet300", data.input_shape, 10), InputOutputNormalJeffreys(-1.0))
+    guide = AutoConditionalGuide(model, CONTEXT_BUILDERS[context](args, data), heads=HEADS[heads]())
+    guide, metadata = load_hypernetwork(tmp_path / "hypernetwork.pt", guide)
+    assert metadata["context"] == context and metadata["heads"] == heads
+    saved = torch.load(tmp_path / "hypernetwork.pt", weights_only=True)["state_dict"]
+    assert saved.keys() == guide.state_dict().keys()
+    assert all(torch.equal(value, saved[key]) for key, value in guide.state_dict().items())
+
+
+def test_conditional_refuses_an_unknown_context():
+    assert main(["conditional", "--context", "colour", "--model", "lenet300", "--dataset", "digits"]) == 2
