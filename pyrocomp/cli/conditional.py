@@ -11,7 +11,7 @@ from pyrocomp.models import build_model
 from pyrocomp.nn import BayesianNetwork
 from pyrocomp.plots import plot_context_units
 from pyrocomp.priors import InputOutputNormalJeffreys
-from pyrocomp.pruning import compress_contexts, context_error, save_hypernetwork
+from pyrocomp.pruning import ScaleSitesLogAlphaThreshold, compress_contexts, context_error, save_hypernetwork
 
 from .arguments import UsageError
 from .compress import _device, dense_network
@@ -41,9 +41,10 @@ def add_arguments(c, choice, positive_int, positive_float):
     c.add_argument("--kl-weights", type=positive_float, nargs="+", default=[0.1, 1.0],
                    help="KL weight of each compression level of --context level (003 §5.4: 0.1 1)")
     c.add_argument("--epochs", type=positive_int, default=30, help="epochs of tasks")
-    c.add_argument("--threshold", type=float, default=-1.0, help="log dropout rate threshold of the scales")
-    c.add_argument("--num-samples", type=positive_int, default=64,
-                   help="posterior draws per context for the marginal moments")
+    c.add_argument("--threshold", type=float, default=-1.0,
+                   help="log dropout rate threshold of each input and output scale (003 eq. (4))")
+    c.add_argument("--num-samples", type=positive_int, default=8,
+                   help="posterior draws per context for the weights' marginal variances (bit precision)")
 
 
 def conditional_command(args):
@@ -70,7 +71,8 @@ def conditional_command(args):
     fit_s = time.perf_counter() - start
     x_test, y_test = (t.to(device) for t in data.test.tensors)
     results = compress_contexts(model, guide, context.test_contexts(data.test), x_test[: args.batch_size],
-                                data=data.test, num_samples=args.num_samples, seed=args.seed)
+                                data=data.test, criterion=ScaleSitesLogAlphaThreshold(args.threshold),
+                                num_samples=args.num_samples, seed=args.seed)
     net.eval()
     rows = []
     for r, (_, _, indices) in zip(results, context.test_contexts(data.test)):

@@ -36,7 +36,9 @@ class Context:
     """
     Base class of contexts. Subclasses set :attr:`shape` (of one context tensor) and :attr:`embedding_dim`
     and implement :meth:`encoder`, :meth:`check`, :meth:`tasks` and :meth:`test_contexts`; :meth:`kl_weight`
-    and :meth:`output_classes` have defaults.
+    and :meth:`output_classes` have defaults. The built-in encoders end in ``tanh``: embeddings in [-1, 1], on
+    which the heads' scaling (:class:`~pyrocomp.guides.FullHead`) keeps a step of the hypernetwork as large as a
+    step of the unconditional guide.
     """
 
     #: command-line name, set by :func:`register_context`
@@ -83,7 +85,7 @@ class Context:
 
 
 def _mlp(inputs, hidden, outputs):
-    return nn.Sequential(nn.Flatten(0), nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, outputs), nn.ReLU())
+    return nn.Sequential(nn.Flatten(0), nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, outputs), nn.Tanh())
 
 
 class _ClassGroups(Context):
@@ -185,7 +187,7 @@ class InputDomain(_ClassGroups):
         channels = self.input_shape[0]
         return nn.Sequential(nn.Unflatten(0, (1, channels)), nn.Conv2d(channels, 20, 3, padding=1), nn.ReLU(),
                              nn.Conv2d(20, 20, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4), nn.Flatten(0),
-                             nn.Linear(20 * 16, self.embedding_dim), nn.ReLU())
+                             nn.Linear(20 * 16, self.embedding_dim), nn.Tanh())
 
     def context_of(self, classes, x):
         return x.mean(0)
@@ -214,7 +216,7 @@ class CompressionLevel(Context):
         return (len(self.kl_weights),)
 
     def encoder(self):
-        return nn.Sequential(nn.Linear(len(self.kl_weights), self.embedding_dim), nn.ReLU())
+        return nn.Sequential(nn.Linear(len(self.kl_weights), self.embedding_dim), nn.Tanh())
 
     def context_of(self, level):
         """The one-hot context of level ``level``."""

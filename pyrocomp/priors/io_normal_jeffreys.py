@@ -1,4 +1,5 @@
 import pyro
+import torch
 
 from pyrocomp.distributions import LogUniform
 
@@ -28,5 +29,6 @@ class InputOutputNormalJeffreys(Prior):
         shape_in, shape_out = layer.group_shape("in"), layer.group_shape("out")
         z = pyro.sample(f"{name}.scale_in", LogUniform(shape_in, device=device).to_event(len(shape_in)), infer={"init": 1.0})
         s = pyro.sample(f"{name}.scale_out", LogUniform(shape_out, device=device).to_event(len(shape_out)), infer={"init": 1.0})
-        scale = layer.expand(z.abs() * s.abs())
+        # floored at the smallest normal number: two pruned units' scales can underflow to a zero scale
+        scale = layer.expand((z.abs() * s.abs()).clamp_min(torch.finfo(z.dtype).tiny))
         return pyro.sample(f"{name}.weight", centred_normal(scale).to_event(len(layer.weight_shape)))

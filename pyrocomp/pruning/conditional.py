@@ -48,7 +48,8 @@ def context_error(network, data, classes=None):
     return (classes[logits.argmax(-1)] != y).float().mean().item()
 
 
-def compress_contexts(model, guide, contexts, example_input, *, data=None, **kwargs):
+def compress_contexts(model, guide, contexts, example_input, *, data=None, num_samples=8, vectorize_particles=True,
+                      **kwargs):
     """
     A compressed network for each of a batch of contexts from one fitted hypernetwork
     (:class:`~pyrocomp.guides.AutoConditionalGuide`), each timed and, with ``data``, scored on its own examples
@@ -58,14 +59,18 @@ def compress_contexts(model, guide, contexts, example_input, *, data=None, **kwa
         ``guide.context.test_contexts(test_data)`` (``indices`` pick the context's examples of ``data``).
     :param torch.Tensor example_input: a batch of inputs, as :func:`compress` takes.
     :param data: the test :class:`~torch.utils.data.TensorDataset` the indices refer to.
-    :param kwargs: passed to :func:`compress` (``criterion``, ``num_samples``, ...).
+    :param int num_samples: batched posterior draws per context for the weights' marginal variances (bit
+        precision) and the criteria that read draws; :class:`~pyrocomp.pruning.ScaleSitesLogAlphaThreshold`, 003's
+        rule, reads exact moments.
+    :param kwargs: passed to :func:`compress` (``criterion``, ``seed``, ...).
     :rtype: list of :class:`ContextCompression`
     """
     results = []
     for entry in contexts:
         label, context, indices = (*entry, None)[:3] if len(entry) == 2 else entry
         start = time.perf_counter()
-        compression = compress(model, guide, example_input, context=context, **kwargs)
+        compression = compress(model, guide, example_input, context=context, num_samples=num_samples,
+                               vectorize_particles=vectorize_particles, **kwargs)
         milliseconds = 1000 * (time.perf_counter() - start)
         error = None
         if data is not None:
