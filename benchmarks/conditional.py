@@ -39,7 +39,7 @@ from pyrocomp.pruning import (AllOf, LogAlphaThreshold, ScaleLogAlphaThreshold, 
                               compress_contexts, context_error, summarize)
 
 UNCONDITIONAL = ["vd", "group-nj", "group-hs", "io-nj"]
-GRID = LogAlphaThreshold.grid
+GRID = tuple(x / 2 for x in range(-16, 17))  # log dropout rate thresholds from -8 to 8
 COLUMNS = [
     ("model", "model", ""), ("method", "method", ""), ("context", "context", ""), ("error", "error %", ".2f"),
     ("error_plain", "10-class error %", ".2f"), ("validation_error", "val. error %", ".2f"),
@@ -187,7 +187,7 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=100, help="SVI epochs of the unconditional methods")
     p.add_argument("--bhc-epochs", type=int, default=100, help="epochs of tasks of the hypernetworks")
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--bhc-lr", type=float, default=1e-2)
+    p.add_argument("--bhc-lr", type=float, default=1e-3)
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--kl-warmup-epochs", type=int, default=10)
     p.add_argument("--tolerance", type=float, default=0.5, help="points of validation error above the dense net's")

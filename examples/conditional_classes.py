@@ -2,7 +2,7 @@
 One Bayesian hypernetwork, a compressed network per class pair (paper 003, BHC): fit once on tasks of two
 consecutive digit classes, then read off in one pass the network each pair needs.
 
-    python examples/conditional_classes.py [--dataset mnist5k] [--epochs 30] [--device cpu]
+    python examples/conditional_classes.py [--dataset mnist5k] [--epochs 50] [--device cpu]
 
 Prints, per pair of classes, the error of the dense network and of the pair's compressed network on that pair's
 test digits (predicting between the pair's two classes), the pruned architecture, CR_prune and the milliseconds it
@@ -24,7 +24,7 @@ from pyrocomp.pruning import ScaleSitesLogAlphaThreshold, compress_contexts, con
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     p.add_argument("--dataset", default="mnist5k")
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--pretrain-epochs", type=int, default=5)
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
@@ -38,7 +38,7 @@ def main(argv=None):
     context = ClassSubset(data.num_classes)  # tasks: random consecutive class pairs
     model = BayesianNetwork(net, InputOutputNormalJeffreys())
     guide = AutoConditionalGuide(model, context)  # scales per context, weights shared
-    fit_conditional(model, guide, data.train, epochs=args.epochs, lr=1e-2, device=args.device, seed=args.seed)
+    fit_conditional(model, guide, data.train, epochs=args.epochs, lr=1e-3, device=args.device, seed=args.seed)
 
     x, y = (t.to(args.device) for t in data.test.tensors)
     tests = context.test_contexts(data.test)
