@@ -42,7 +42,7 @@ def main(argv=None):
 
     x, y = (t.to(args.device) for t in data.test.tensors)
     tests = context.test_contexts(data.test)
-    results = compress_contexts(model, guide, tests, x[:100], data=data.test, criterion=ScaleSitesLogAlphaThreshold())
+    results = compress_contexts(model, guide, tests, x[:1], data=data.test, criterion=ScaleSitesLogAlphaThreshold())
     print("| classes | dense error % | error % | architecture | CR_prune | ms |")
     print("|---|---|---|---|---|---|")
     for result, (_, c, rows) in zip(results, tests):

@@ -70,7 +70,7 @@ def conditional_command(args):
                               kl_warmup_epochs=args.kl_warmup_epochs, device=device, seed=args.seed, progress=progress)
     fit_s = time.perf_counter() - start
     x_test, y_test = (t.to(device) for t in data.test.tensors)
-    results = compress_contexts(model, guide, context.test_contexts(data.test), x_test[: args.batch_size],
+    results = compress_contexts(model, guide, context.test_contexts(data.test), x_test[:1],
                                 data=data.test, criterion=ScaleSitesLogAlphaThreshold(args.threshold),
                                 num_samples=args.num_samples, seed=args.seed)
     net.eval()

@@ -57,7 +57,8 @@ def compress_contexts(model, guide, contexts, example_input, *, data=None, num_s
 
     :param contexts: ``[(label, context)]`` or ``[(label, context, indices)]``, e.g.
         ``guide.context.test_contexts(test_data)`` (``indices`` pick the context's examples of ``data``).
-    :param torch.Tensor example_input: a batch of inputs, as :func:`compress` takes.
+    :param torch.Tensor example_input: inputs, as :func:`compress` takes; one suffices (it sets the spatial sizes,
+        and a disconnected unit's output, folded into the next bias, is a constant), and a large batch costs time.
     :param data: the test :class:`~torch.utils.data.TensorDataset` the indices refer to.
     :param int num_samples: batched posterior draws per context for the weights' marginal variances (bit
         precision) and the criteria that read draws; :class:`~pyrocomp.pruning.ScaleSitesLogAlphaThreshold`, 003's
