@@ -40,11 +40,16 @@ def _device(text):
     return device
 
 
-def dense_network(net, args, data, device):
-    """Seed the run, then load ``--init`` into ``net`` or pre-train it; returns the seconds it took."""
+def seed_run(args):
+    """Seed every random number generator of a run with ``--seed`` and empty Pyro's param store: first, before the
+    network is built, so that the same seed gives the same run with or without ``--init``."""
     torch.manual_seed(args.seed)
     pyro.set_rng_seed(args.seed)
     pyro.clear_param_store()
+
+
+def dense_network(net, args, data, device):
+    """Load ``--init`` into ``net`` or pre-train it; returns the seconds it took."""
     start = time.perf_counter()
     if args.init:
         try:
@@ -61,6 +66,7 @@ def dense_network(net, args, data, device):
 
 def compress_command(args):
     """Run ``pyrocomp compress``; returns the report dictionary."""
+    seed_run(args)
     device = _device(args.device)
     data = load_dataset(args.dataset, args.data_dir, seed=args.seed)
     if args.calibrate is not None:

@@ -14,7 +14,7 @@ from pyrocomp.priors import InputOutputNormalJeffreys
 from pyrocomp.pruning import ScaleSitesLogAlphaThreshold, compress_contexts, context_error, save_hypernetwork
 
 from .arguments import UsageError
-from .compress import _device, dense_network
+from .compress import _device, dense_network, seed_run
 
 #: ``--context``: name -> builder from the command's arguments and the data set
 CONTEXT_BUILDERS = {
@@ -49,6 +49,7 @@ def add_arguments(c, choice, positive_int, positive_float):
 
 def conditional_command(args):
     """Run ``pyrocomp conditional``; returns the report dictionary."""
+    seed_run(args)
     device = _device(args.device)
     data = load_dataset(args.dataset, args.data_dir, seed=args.seed)
     try:

@@ -80,7 +80,8 @@ class AutoConditionalGuide(AutoCompressionGuide):
                     if head is not None:
                         self.heads[f"{key}:{name}"] = head
         like = next(iter(self.posteriors.parameters()))
-        self.encoder.to(like), self.heads.to(like)
+        self.encoder.to(like)
+        self.heads.to(like)
         to_pyro_module_(self.encoder)
         to_pyro_module_(self.heads)
         own_param_store_names(self)

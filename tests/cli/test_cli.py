@@ -209,3 +209,14 @@ def test_conditional_writes_a_table_per_context_and_a_reloadable_hypernetwork(tm
 
 def test_conditional_refuses_an_unknown_context():
     assert main(["conditional", "--context", "colour", "--model", "lenet300", "--dataset", "digits"]) == 2
+
+
+def test_the_same_seed_gives_the_same_run_without_init(tmp_path):
+    reports = []
+    for run in ("a", "b"):
+        argv = BASE + ["--pretrain-epochs", "1", "--epochs", "1", "--seed", "3", "--out", str(tmp_path / run)]
+        assert main(argv) == 0
+        reports.append(json.loads((tmp_path / run / "report.json").read_text()))
+    for key in ("dense", "compressed"):
+        assert reports[0][key] == reports[1][key]
+    assert [h["loss"] for h in reports[0]["history"]] == [h["loss"] for h in reports[1]["history"]]
