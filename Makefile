@@ -17,7 +17,7 @@ setup: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/pyrocomp compress --model lenet5-caffe --prior group-nj --dataset mnist5k \
-		--pretrain-epochs 5 --epochs 60 --lr 1e-3 --kl-warmup-epochs 5 --finetune-epochs 3 --out runs/demo
+		--pretrain-epochs 5 --epochs 60 --lr 1e-3 --kl-warmup-epochs 5 --finetune-epochs 3 --out runs/demo --overwrite
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -66,7 +66,8 @@ def _shared_arguments(c, out="runs/compress"):
     c.add_argument("--kl-warmup-epochs", type=non_negative_int, default=0)
     c.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--out", default=out, help="output directory")
+    c.add_argument("--out", default=out, help="output directory (written whole when the run ends, or not at all)")
+    c.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     c.add_argument("--quiet", action="store_true", help="no progress bars")
 
 

@@ -3,7 +3,6 @@ import json
 import math
 import time
 from collections import namedtuple
-from pathlib import Path
 
 import pyro
 import torch
@@ -17,6 +16,7 @@ from pyrocomp.plots import plot_history, plot_masks, plot_message_change
 from pyrocomp.pruning import mixing_weights, save_compressed
 
 from .arguments import UsageError
+from .run_directory import run_directory
 from .prior_options import prior_options
 
 ELBO = namedtuple("ELBO", "elbo_type description")
@@ -82,8 +82,11 @@ def compress_command(args):
         net = build_model(args.model, data.input_shape, data.num_classes)
     except ValueError as error:
         raise UsageError(f"{error} (data set {args.dataset!r})") from None
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    with run_directory(args.out, args.overwrite) as out:
+        return _compress_run(args, out, device, data, prior, elbo, elbo_name, net)
+
+
+def _compress_run(args, out, device, data, prior, elbo, elbo_name, net):
     progress = not args.quiet
     pretrain_s = dense_network(net, args, data, device)
     dense_error = classification_error(net, data.test, device)

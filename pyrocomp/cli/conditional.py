@@ -1,7 +1,6 @@
 """``pyrocomp conditional``: fit one Bayesian hypernetwork (paper 003, BHC), then a compressed network per context."""
 import json
 import time
-from pathlib import Path
 
 from pyrocomp.data import load_dataset
 from pyrocomp.guides import AutoConditionalGuide, ClassSubset, CompressionLevel, FullHead, Heads, InputDomain, \
@@ -14,6 +13,7 @@ from pyrocomp.priors import InputOutputNormalJeffreys
 from pyrocomp.pruning import ScaleSitesLogAlphaThreshold, compress_contexts, context_error, save_hypernetwork
 
 from .arguments import UsageError
+from .run_directory import run_directory
 from .compress import _device, dense_network, seed_run
 
 #: ``--context``: name -> builder from the command's arguments and the data set
@@ -59,8 +59,11 @@ def conditional_command(args):
         raise UsageError(f"{error} (data set {args.dataset!r})") from None
     if args.threshold != args.threshold or abs(args.threshold) == float("inf"):
         raise UsageError(f"expected a finite --threshold but got {args.threshold}")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    with run_directory(args.out, args.overwrite) as out:
+        return _conditional_run(args, out, device, data, context, net)
+
+
+def _conditional_run(args, out, device, data, context, net):
     progress = not args.quiet
     pretrain_s = dense_network(net, args, data, device)
 

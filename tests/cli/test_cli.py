@@ -18,7 +18,7 @@ LAYER = {"name", "kind", "weights", "weights_kept", "in_units", "in_kept", "out_
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("run")
+    out = tmp_path_factory.mktemp("run") / "out"
     status = main(["compress", "--model", "lenet300", "--prior", "vd", "--dataset", "digits",
                    "--pretrain-epochs", "1", "--epochs", "2", "--finetune-epochs", "1", "--out", str(out), "--quiet"])
     return status, out
@@ -65,11 +65,11 @@ def test_compressed_file_reloads_and_reproduces_the_error(run):
 def test_compress_end_to_end_on_mnist5k_with_lenet5_caffe(tmp_path):
     # the embedded default with the product's convolutional model, as `make demo` runs it
     status = main(["compress", "--model", "lenet5-caffe", "--prior", "vd", "--dataset", "mnist5k",
-                   "--pretrain-epochs", "1", "--epochs", "2", "--finetune-epochs", "1", "--out", str(tmp_path),
+                   "--pretrain-epochs", "1", "--epochs", "2", "--finetune-epochs", "1", "--out", str(tmp_path / "run"),
                    "--quiet"])
     assert status == 0
-    _check_report(tmp_path, "20-50-800-500", layers=4, epochs=2)
-    _check_reload(tmp_path, "lenet5-caffe", (1, 28, 28), "mnist5k",
+    _check_report(tmp_path / "run", "20-50-800-500", layers=4, epochs=2)
+    _check_reload(tmp_path / "run", "lenet5-caffe", (1, 28, 28), "mnist5k",
                   {"0": (20, 1, 5, 5), "3": (50, 20, 5, 5), "7": (500, 800), "9": (10, 500)})
 
 
@@ -123,7 +123,7 @@ TURBO = ["compress", "--model", "lenet300", "--prior", "turbo", "--dataset", "di
     (BASE + ["--second-moment", "mu"], "unknown second moment rule 'mu'"),
 ])
 def test_bad_arguments_exit_2_with_one_line(argv, message, capsys, tmp_path):
-    assert main(argv + (["--out", str(tmp_path)] if argv and argv[0] == "compress" else [])) == 2
+    assert main(argv + (["--out", str(tmp_path / "run")] if argv and argv[0] == "compress" else [])) == 2
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("pyrocomp: error:") and message in lines[0], captured.err
@@ -132,27 +132,27 @@ def test_bad_arguments_exit_2_with_one_line(argv, message, capsys, tmp_path):
 
 def test_turbo_end_to_end(tmp_path):
     status = main(["compress", "--model", "lenet300", "--prior", "turbo", "--dataset", "digits", "--pretrain-epochs", "2",
-                   "--epochs", "3", "--bp-every", "1", "--kl-weight", "2", "--out", str(tmp_path), "--quiet"])
+                   "--epochs", "3", "--bp-every", "1", "--kl-weight", "2", "--out", str(tmp_path / "run"), "--quiet"])
     assert status == 0
-    report = json.loads((tmp_path / "report.json").read_text())
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert report["elbo"] == "taylor" and [h["kl_scale"] for h in report["history"]] == [2.0, 2.0, 2.0]
     history = [h["TurboVBI"] for h in report["history"] if "TurboVBI" in h]
     assert len(history) >= 1 and [h["outer_iteration"] for h in history] == list(range(1, len(history) + 1))
     assert all(0 <= h["change"] <= h["change_max"] <= 1 for h in history)
     assert isinstance(report["compressed"]["clusters"], int) and report["compressed"]["wr_percent"] < 100
-    assert (tmp_path / "message_change.png").stat().st_size > 0
+    assert (tmp_path / "run" / "message_change.png").stat().st_size > 0
 
 
 @pytest.mark.parametrize("form", [[], ["--auxiliary"], ["--scales", "per-component"]])
 def test_mixture_on_breast_cancer_reports_mixing_weights(tmp_path, form):
     status = main(["compress", "--model", "lenet300", "--prior", "mixture", "--dataset", "breast-cancer",
-                   "--pretrain-epochs", "2", "--epochs", "2", "--group", "out", "--tau0", "0.1", "--out", str(tmp_path),
+                   "--pretrain-epochs", "2", "--epochs", "2", "--group", "out", "--tau0", "0.1", "--out", str(tmp_path / "run"),
                    "--quiet", *form])
     assert status == 0
-    report = json.loads((tmp_path / "report.json").read_text())
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
     weights = report["mixing_weights"]
     assert set(weights) == {"1", "3", "5"}  # Flatten, then three Linear layers
-    text = (tmp_path / "report.md").read_text()
+    text = (tmp_path / "run" / "report.md").read_text()
     assert "posterior mixing weights" in text
     for path, layer in weights.items():
         assert set(layer) == {"horseshoe", "laplace", "normal-jeffreys"} and all(0 < w < 1 for w in layer.values())
@@ -163,9 +163,9 @@ def test_calibrated_taylor_ard_on_breast_cancer(tmp_path):
     status = main(["compress", "--model", "lenet300", "--prior", "ard", "--dataset", "breast-cancer", "--elbo", "taylor",
                    "--second-moment", "exact", "--pretrain-epochs", "5", "--epochs", "3", "--calibrate", "1",
                    "--finetune-epochs", "2",
-                   "--validation", "0.2", "--out", str(tmp_path), "--quiet"])
+                   "--validation", "0.2", "--out", str(tmp_path / "run"), "--quiet"])
     assert status == 0
-    report = json.loads((tmp_path / "report.json").read_text())
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
     cal = report["calibration"]
     assert cal["validation_size"] == 80  # 20 % of the 398 training examples, rounded up
     chosen = [row for row in cal["table"] if row["chosen"]]
@@ -184,25 +184,25 @@ def test_conditional_writes_a_table_per_context_and_a_reloadable_hypernetwork(tm
     from pyrocomp.cli.conditional import CONTEXT_BUILDERS, HEADS
 
     status = main(["conditional", "--context", context, "--heads", heads, "--model", "lenet300", "--dataset", "digits",
-                   "--pretrain-epochs", "1", "--epochs", "1", "--lr", "1e-2", "--out", str(tmp_path), "--quiet"])
+                   "--pretrain-epochs", "1", "--epochs", "1", "--lr", "1e-2", "--out", str(tmp_path / "run"), "--quiet"])
     assert status == 0
-    report = json.loads((tmp_path / "report.json").read_text())
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
     rows = report["contexts"]
     assert len(rows) == {"classes": 10, "inputs": 10, "level": 2}[context]
     for row in rows:
         assert 0 <= row["error"] <= 1 and row["cr_prune"] >= 1 and row["milliseconds"] > 0
         assert (row["classes"] is not None) == (context == "classes")
     assert report["mean"]["cr_prune"] == pytest.approx(sum(r["cr_prune"] for r in rows) / len(rows))
-    assert "| **mean** |" in (tmp_path / "report.md").read_text()
-    assert (tmp_path / "context_units.png").stat().st_size > 0
+    assert "| **mean** |" in (tmp_path / "run" / "report.md").read_text()
+    assert (tmp_path / "run" / "context_units.png").stat().st_size > 0
     # the hypernetwork reloads into a fresh guide and gives the same networks
     data = load_dataset("digits")
     args = type("Args", (), {"kl_weights": report.get("kl_weights", [0.1, 1.0])})()
     model = BayesianNetwork(build_model("lenet300", data.input_shape, 10), InputOutputNormalJeffreys(-1.0))
     guide = AutoConditionalGuide(model, CONTEXT_BUILDERS[context](args, data), heads=HEADS[heads]())
-    guide, metadata = load_hypernetwork(tmp_path / "hypernetwork.pt", guide)
+    guide, metadata = load_hypernetwork(tmp_path / "run" / "hypernetwork.pt", guide)
     assert metadata["context"] == context and metadata["heads"] == heads
-    saved = torch.load(tmp_path / "hypernetwork.pt", weights_only=True)["state_dict"]
+    saved = torch.load(tmp_path / "run" / "hypernetwork.pt", weights_only=True)["state_dict"]
     assert saved.keys() == guide.state_dict().keys()
     assert all(torch.equal(value, saved[key]) for key, value in guide.state_dict().items())
 
@@ -220,3 +220,48 @@ def test_the_same_seed_gives_the_same_run_without_init(tmp_path):
     for key in ("dense", "compressed"):
         assert reports[0][key] == reports[1][key]
     assert [h["loss"] for h in reports[0]["history"]] == [h["loss"] for h in reports[1]["history"]]
+
+
+TINY = BASE + ["--pretrain-epochs", "1", "--epochs", "1"]
+
+
+def test_an_existing_out_is_refused_unless_overwrite_which_replaces_it_whole(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "stale.png").write_bytes(b"an earlier run's picture")
+    assert main(TINY + ["--out", str(out)]) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert main(TINY + ["--out", str(out), "--overwrite"]) == 0
+    assert not (out / "stale.png").exists() and (out / "report.json").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no work directory left behind
+
+
+def test_a_run_that_fails_leaves_the_previous_output_as_it_was(tmp_path, monkeypatch):
+    import pyrocomp.cli.compress as command
+
+    out = tmp_path / "run"
+    assert main(TINY + ["--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(command, "plot_history", broken)  # fails after the compressed network is written
+    with pytest.raises(OSError, match="disk full"):
+        main(TINY + ["--out", str(out), "--overwrite", "--seed", "1"])
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+@pytest.mark.parametrize("where,message", [("", "non-empty --out"), ("file", "is a file")])
+def test_a_bad_out_is_refused_before_any_training(tmp_path, monkeypatch, capsys, where, message):
+    import pyrocomp.cli.compress as command
+
+    def never(*args, **kwargs):
+        raise AssertionError("trained before checking --out")
+
+    monkeypatch.setattr(command, "train", never)
+    path = tmp_path / "file"
+    path.write_text("not a directory")
+    assert main(TINY + ["--out", "" if where == "" else str(path)]) == 2
+    assert message in capsys.readouterr().err
