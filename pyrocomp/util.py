@@ -1,5 +1,6 @@
 """Small helpers shared by every layer of pyrocomp; this module imports nothing of pyrocomp's own."""
 import importlib
+import math
 
 import pyro
 from pyro.distributions import Independent
@@ -16,6 +17,15 @@ def require(module, extra):
     except ImportError as error:
         raise ImportError(f"{module} is not installed; it comes with pyrocomp's {extra!r} extra: "
                           f"pip install 'pyrocomp[{extra}]'") from error
+
+
+def finite(name, value):
+    """Return ``value`` as a float after checking it is a finite real number (a threshold, a log rate, ...)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"Expected {name} to be a finite number but got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"Expected a finite {name} but got {value}")
+    return float(value)
 
 
 def positive(name, value):

@@ -9,8 +9,8 @@ from pyrocomp.infer import SECOND_MOMENTS
 from pyrocomp.models import MODELS
 from pyrocomp.priors import PRIORS
 
-from .arguments import (Parser, UsageError, choice, fraction, non_negative_int, percentage_points, positive_float,
-                        positive_int)
+from .arguments import (Parser, UsageError, choice, finite_float, fraction, non_negative_int, percentage_points,
+                        positive_float, positive_int)
 from . import conditional
 from .compress import ELBOS, compress_command
 from .prior_options import PRIOR_OPTIONS, PriorOptions, prior_options, register_prior_options
@@ -32,7 +32,7 @@ def build_parser():
                         "(a tempered posterior) and compresses more")
     c.add_argument("--elbo", default=None, type=choice(ELBOS, "ELBO"),
                    help="default: taylor for --prior turbo, meanfield otherwise")
-    c.add_argument("--threshold", type=float, default=None,
+    c.add_argument("--threshold", type=finite_float, default=None,
                    help="threshold of the prior's criterion (log dropout rate; support probability for turbo)")
     c.add_argument("--calibrate", type=percentage_points, default=None, metavar="POINTS",
                    help="choose the pruning threshold on held-out training data: the sparsest whose validation "

@@ -42,6 +42,7 @@ def float_where(accept, expected):
 
 
 positive_float = float_where(lambda v: 0 < v < float("inf"), "a positive number")
+finite_float = float_where(lambda v: abs(v) < float("inf"), "a finite number")
 percentage_points = float_where(lambda v: 0 <= v <= 100, "percentage points in [0, 100]")
 fraction = float_where(lambda v: 0 < v < 1, "a fraction in (0, 1)")
 

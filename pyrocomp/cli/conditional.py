@@ -12,7 +12,7 @@ from pyrocomp.plots import plot_context_units
 from pyrocomp.priors import InputOutputNormalJeffreys
 from pyrocomp.pruning import ScaleSitesLogAlphaThreshold, compress_contexts, context_error, save_hypernetwork
 
-from .arguments import UsageError
+from .arguments import UsageError, finite_float
 from .run_directory import run_directory
 from .compress import _device, dense_network, seed_run
 
@@ -41,7 +41,7 @@ def add_arguments(c, choice, positive_int, positive_float):
     c.add_argument("--kl-weights", type=positive_float, nargs="+", default=[0.1, 1.0],
                    help="KL weight of each compression level of --context level (003 §5.4: 0.1 1)")
     c.add_argument("--epochs", type=positive_int, default=30, help="epochs of tasks")
-    c.add_argument("--threshold", type=float, default=-1.0,
+    c.add_argument("--threshold", type=finite_float, default=-1.0,
                    help="log dropout rate threshold of each input and output scale (003 eq. (4))")
     c.add_argument("--num-samples", type=positive_int, default=8,
                    help="posterior draws per context for the weights' marginal variances (bit precision)")
@@ -57,8 +57,6 @@ def conditional_command(args):
         net = build_model(args.model, data.input_shape, data.num_classes)
     except ValueError as error:
         raise UsageError(f"{error} (data set {args.dataset!r})") from None
-    if args.threshold != args.threshold or abs(args.threshold) == float("inf"):
-        raise UsageError(f"expected a finite --threshold but got {args.threshold}")
     with run_directory(args.out, args.overwrite) as out:
         return _conditional_run(args, out, device, data, context, net)
 

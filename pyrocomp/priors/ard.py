@@ -2,7 +2,7 @@ import pyro
 import pyro.distributions as dist
 
 from pyrocomp.nn import check_group
-from pyrocomp.util import positive
+from pyrocomp.util import finite, positive
 
 from .prior import Prior, centred_normal, register_prior
 
@@ -36,7 +36,7 @@ class AutomaticRelevanceDetermination(Prior):
         self.a = positive("a", a)
         self.b = positive("b", b)
         self.group = check_group(group, (None, "auto", "in", "out"))
-        self.threshold = float(threshold)
+        self.threshold = finite("threshold", threshold)
 
     def __call__(self, name, layer):
         shape = layer.group_shape(self.group)

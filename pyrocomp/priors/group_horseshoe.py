@@ -2,7 +2,7 @@ import pyro
 import pyro.distributions as dist
 
 from pyrocomp.nn import check_group
-from pyrocomp.util import positive
+from pyrocomp.util import finite, positive
 
 from .group_normal_jeffreys import UNIT_GROUPS
 from .prior import Prior, centred_normal, register_prior
@@ -43,7 +43,7 @@ class GroupHorseshoe(Prior):
     def __init__(self, tau0=1e-3, group="auto", threshold=3.0):
         self.tau0 = positive("tau0", tau0)
         self.group = check_group(group, UNIT_GROUPS)
-        self.threshold = float(threshold)
+        self.threshold = finite("threshold", threshold)
 
     def __call__(self, name, layer):
         gshape = layer.group_shape(self.group)

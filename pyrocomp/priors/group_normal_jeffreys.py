@@ -4,6 +4,8 @@ from pyrocomp.distributions import LogUniform
 
 from pyrocomp.nn import check_group
 
+from pyrocomp.util import finite
+
 from .prior import Prior, centred_normal, register_prior
 
 
@@ -29,7 +31,7 @@ class GroupNormalJeffreys(Prior):
 
     def __init__(self, group="auto", threshold=-1.0):
         self.group = check_group(group, UNIT_GROUPS)
-        self.threshold = float(threshold)
+        self.threshold = finite("threshold", threshold)
 
     def __call__(self, name, layer):
         gshape = layer.group_shape(self.group)

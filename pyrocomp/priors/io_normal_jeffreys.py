@@ -3,6 +3,8 @@ import torch
 
 from pyrocomp.distributions import LogUniform
 
+from pyrocomp.util import finite
+
 from .prior import Prior, centred_normal, register_prior
 
 
@@ -22,7 +24,7 @@ class InputOutputNormalJeffreys(Prior):
     """
 
     def __init__(self, threshold=-1.0):
-        self.threshold = float(threshold)
+        self.threshold = finite("threshold", threshold)
 
     def __call__(self, name, layer):
         device = layer.weight_init.device

@@ -1,7 +1,7 @@
 import pyro
 import pyro.distributions as dist
 
-from pyrocomp.util import positive
+from pyrocomp.util import finite, positive
 
 from .prior import Prior, centred_normal, register_prior
 
@@ -26,7 +26,7 @@ class LaplacePrior(Prior):
 
     def __init__(self, rate=30.0, threshold=3.0):
         self.rate = positive("rate", rate)
-        self.threshold = float(threshold)
+        self.threshold = finite("threshold", threshold)
 
     def __call__(self, name, layer):
         shape = layer.weight_shape

@@ -2,6 +2,8 @@ import pyro
 
 from pyrocomp.distributions import LogUniform
 
+from pyrocomp.util import finite
+
 from .prior import Prior, register_prior
 
 
@@ -19,7 +21,7 @@ class LogUniformPrior(Prior):
     """
 
     def __init__(self, threshold=3.0):
-        self.threshold = float(threshold)
+        self.threshold = finite("threshold", threshold)
 
     def __call__(self, name, layer):
         shape = layer.weight_shape

@@ -10,7 +10,7 @@ from torch.distributions.transforms import PowerTransform
 from pyrocomp.distributions import GroupNormalMixture, ProductScale, Rayleigh, ScaleMixture
 from pyrocomp.mrf.layout import from_grid, to_grid
 from pyrocomp.nn import check_group
-from pyrocomp.util import positive
+from pyrocomp.util import finite, positive
 
 from .prior import Prior, centred_normal, register_prior
 
@@ -171,7 +171,7 @@ class MixturePrior(Prior):
         self.components, self.group, self.block = components, group, block
         self.concentration = positive("concentration", concentration)
         self.learn_concentration = bool(learn_concentration)
-        self.threshold = float(threshold)
+        self.threshold = finite("threshold", threshold)
         self.tau0 = None if tau0 is None else positive("tau0", tau0)
 
     def setup(self, name, layer):

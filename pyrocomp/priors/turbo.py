@@ -4,7 +4,7 @@ import torch
 from pyrocomp.distributions import IndependentNormal, SpikeSlabGamma, SupportIndicator
 from pyrocomp.mrf import IsingSupport, SupportPrior
 
-from pyrocomp.util import positive
+from pyrocomp.util import positive, probability
 
 from .prior import Prior, register_prior
 
@@ -57,9 +57,7 @@ class TurboPrior(Prior):
             raise TypeError(f"Expected support to be a pyrocomp.mrf.SupportPrior but got {support!r}")
         self.a, self.b = positive("a", a), positive("b", b)
         self.a_bar, self.b_bar = positive("a_bar", a_bar), positive("b_bar", b_bar)
-        if not 0.0 < threshold < 1.0:
-            raise ValueError(f"Expected threshold in (0, 1) but got {threshold}")
-        self.threshold = float(threshold)
+        self.threshold = probability("threshold", threshold)
         self.schedule = schedule
         if scale not in ("pretrained", None):
             raise ValueError(f"Expected scale in ('pretrained', None) but got {scale!r}")

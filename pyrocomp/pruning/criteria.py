@@ -4,6 +4,7 @@ from abc import ABC, abstractmethod
 import torch
 
 from pyrocomp.nn import UNIT_DIMS, check_group
+from pyrocomp.util import finite
 
 
 class PruningCriterion(ABC):
@@ -58,7 +59,7 @@ class LogAlphaThreshold(PruningCriterion):
     grid = tuple(x / 2 for x in range(-16, 9))  # log alpha from -8 to 4
 
     def __init__(self, threshold=3.0):
-        self.threshold = float(threshold)
+        self.threshold = finite("threshold", threshold)
 
     def keep(self, posterior):
         return posterior.log_alpha < self.threshold
@@ -74,7 +75,7 @@ class ScaleLogAlphaThreshold(PruningCriterion):
     grid = LogAlphaThreshold.grid
 
     def __init__(self, threshold=-1.0):
-        self.threshold = float(threshold)
+        self.threshold = finite("threshold", threshold)
 
     def keep(self, posterior):
         log_alpha = posterior.log_alpha if posterior.scale_log_alpha is None else posterior.scale_log_alpha
@@ -94,7 +95,7 @@ class ScaleSitesLogAlphaThreshold(PruningCriterion):
     grid = LogAlphaThreshold.grid
 
     def __init__(self, threshold=-1.0):
-        self.threshold = float(threshold)
+        self.threshold = finite("threshold", threshold)
 
     def keep(self, posterior):
         weight = f"{posterior.name}.weight"
@@ -134,7 +135,7 @@ class GroupLogAlphaThreshold(PruningCriterion):
     grid = LogAlphaThreshold.grid
 
     def __init__(self, threshold=0.0, group="in"):
-        self.threshold, self.group = float(threshold), check_group(group, tuple(UNIT_DIMS))
+        self.threshold, self.group = finite("threshold", threshold), check_group(group, tuple(UNIT_DIMS))
 
     def keep(self, posterior):
         mean, var = posterior.weight_mean, posterior.weight_variance
@@ -159,7 +160,7 @@ class PriorPrecisionThreshold(PruningCriterion):
     grid = tuple(float(x) for x in range(-12, 2))
 
     def __init__(self, threshold=-3.0):
-        self.threshold = float(threshold)
+        self.threshold = finite("threshold", threshold)
 
     def keep(self, posterior):
         if posterior.prior_precision is None:
@@ -182,7 +183,7 @@ class SupportThreshold(PruningCriterion):
     def __init__(self, threshold=0.5):
         if not 0.0 < threshold < 1.0:
             raise ValueError(f"Expected threshold in (0, 1) but got {threshold}")
-        self.threshold = float(threshold)
+        self.threshold = finite("threshold", threshold)
 
     def keep(self, posterior):
         site = f"{posterior.name}.support"

@@ -265,3 +265,11 @@ def test_a_bad_out_is_refused_before_any_training(tmp_path, monkeypatch, capsys,
     path.write_text("not a directory")
     assert main(TINY + ["--out", "" if where == "" else str(path)]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [BASE, ["conditional", "--context", "classes", "--model", "lenet300",
+                                             "--dataset", "digits"]], ids=["compress", "conditional"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "x"])
+def test_a_threshold_that_is_not_a_finite_number_is_refused(command, value, capsys):
+    assert main(command + [f"--threshold={value}"]) == 2
+    assert f"expected a finite number but got '{value}'" in capsys.readouterr().err

@@ -70,3 +70,13 @@ def test_hyper_parameter_type_errors():
 def test_register_prior_rejects_non_priors():
     with pytest.raises(TypeError, match="Prior subclass"):
         register_prior("x")(object)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), "3"])
+def test_every_threshold_is_a_finite_number(value):
+    from pyrocomp.priors import PRIORS
+    from pyrocomp.pruning import GroupLogAlphaThreshold, LogAlphaThreshold, ScaleSitesLogAlphaThreshold
+
+    for make in [*PRIORS.values(), LogAlphaThreshold, GroupLogAlphaThreshold, ScaleSitesLogAlphaThreshold]:
+        with pytest.raises((ValueError, TypeError), match="threshold"):
+            make(threshold=value)
