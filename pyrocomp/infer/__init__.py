@@ -1,6 +1,6 @@
 from .conjugate_precision import ConjugatePrecision
 from .evaluation import as_loader, classification_error
-from .fit import fit, kl_warmup
+from .fit import check_guide, fit, kl_warmup
 from .fit_conditional import TaskLoader, fit_conditional
 from .fit_hook import FitHook
 from .predict import predict
@@ -16,6 +16,7 @@ from .train import train
 from .turbo_vbi import TurboSchedule, TurboVBI
 
 __all__ = [
+    "check_guide",
     "TaskLoader",
     "fit_conditional",
     "CollapsedSupportUpdate",

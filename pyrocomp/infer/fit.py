@@ -54,6 +54,7 @@ def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_wa
         epoch's steps, at full-data scale), ``kl_scale, seconds`` and the hooks' records.
     """
     _check_fit_arguments(epochs, lr, kl_weight)
+    check_guide(model, guide)
     device = torch.device(device) if device is not None else model.pretrained_device()
     model.to(device)
     guide.to(device)
@@ -71,6 +72,23 @@ def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_wa
     with pyro.validation_enabled(validate):
         return _fit_loop(model, step, loader, epochs, lr, kl_warmup_epochs, progress, callbacks,
                          float(kl_weight), getattr(guide, "refresh", None))
+
+
+def check_guide(model, guide):
+    """
+    Refuse a guide built for another model: a pyrocomp guide's model must have the same Bayesian layers, with the
+    same weight shapes (its own model, or a copy of it).
+
+    :raises ValueError: naming the first difference.
+    """
+    other = getattr(guide, "model", None)
+    if other is None or other is model or not hasattr(other, "bayesian_layers"):
+        return
+    mine = {layer.weight_site: tuple(layer.weight_shape) for _, layer in model.bayesian_layers()}
+    theirs = {layer.weight_site: tuple(layer.weight_shape) for _, layer in other.bayesian_layers()}
+    if mine != theirs:
+        diff = sorted(set(mine.items()) ^ set(theirs.items()))[:3]
+        raise ValueError(f"The guide was built for another model: its weight sites and shapes differ at {diff}")
 
 
 def _check_fit_arguments(epochs, lr, kl_weight):

@@ -1,7 +1,7 @@
 import pyro
 import torch
 
-from .fit import _adam_step, _check_fit_arguments, _fit_loop
+from .fit import _adam_step, _check_fit_arguments, _fit_loop, check_guide
 from .mixture_mean_field_elbo import MixtureMeanField_ELBO
 
 
@@ -46,6 +46,7 @@ def fit_conditional(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo
     :returns: per-epoch history, as :func:`~pyrocomp.infer.fit`'s.
     """
     _check_fit_arguments(epochs, lr, 1.0)
+    check_guide(model, guide)
     context = getattr(guide, "context", None)
     if context is None:
         raise TypeError(f"Expected an amortised guide with a context (AutoConditionalGuide) but got "

@@ -1,3 +1,4 @@
+import copy
 import os
 import tempfile
 from pathlib import Path
@@ -98,5 +99,25 @@ def load_compressed(path, net, map_location="cpu"):
     :returns: ``(net, masks, metadata)``.
     """
     payload = torch.load(path, map_location=map_location, weights_only=True)
-    resize_to_state_dict_(net, payload["state_dict"])
+    _check_fits(net, payload["state_dict"], path)
+    backup = copy.deepcopy(net.__dict__)
+    try:
+        resize_to_state_dict_(net, payload["state_dict"])
+    except BaseException:
+        net.__dict__.update(backup)  # the target is left as it was
+        raise
     return net.eval(), payload["masks"], payload["metadata"]
+
+
+def _check_fits(net, state_dict, path):
+    # before touching the target: the same entries, each no larger than the dense network's
+    dense = net.state_dict()
+    if set(dense) != set(state_dict):
+        missing, extra = sorted(set(dense) - set(state_dict)), sorted(set(state_dict) - set(dense))
+        raise ValueError(f"{str(path)!r} does not hold a network of this architecture: missing {missing[:5]}, "
+                         f"unexpected {extra[:5]}")
+    for key, value in state_dict.items():
+        shape = tuple(dense[key].shape)
+        if value.dim() != len(shape) or any(n > m for n, m in zip(value.shape, shape)):
+            raise ValueError(f"{str(path)!r} does not fit this network: {key!r} has shape {tuple(value.shape)}, "
+                             f"expected at most {shape}")

@@ -1,3 +1,5 @@
+import copy
+
 import pyro
 import pytest
 import torch
@@ -79,3 +81,12 @@ def test_classification_error_oracle():
         net.bias.zero_()
     x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [2.0, 1.0], [0.0, 3.0]])
     assert classification_error(net, (x, torch.tensor([0, 1, 1, 1]))) == 0.25
+
+
+def test_a_guide_built_for_another_model_is_refused():
+    x, y = torch.randn(20, 4), torch.randint(0, 2, (20,))
+    model = BayesianNetwork(nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)), LogUniformPrior())
+    other = BayesianNetwork(nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 2)), LogUniformPrior())
+    with pytest.raises(ValueError, match="built for another model"):
+        fit(model, AutoCompressionGuide(other), (x, y), epochs=1, progress=False)
+    fit(copy.deepcopy(model), AutoCompressionGuide(model), (x, y), epochs=1, progress=False)  # a copy is the same model

@@ -73,3 +73,24 @@ def test_context_error_predicts_among_the_contexts_classes():
     with torch.no_grad():
         two.weight.copy_(torch.eye(4, 3)[[1, 2]])
     assert context_error(two, (x, torch.tensor([1, 2])), [1, 2]) == 0.0
+
+
+def test_load_compressed_refuses_another_architecture_and_leaves_the_target_as_it_was(tmp_path):
+    from pyrocomp.models import build_model
+    from pyrocomp.pruning import load_compressed, save_compressed
+
+    small = build_model("lenet300", (1, 8, 8), 10)
+    save_compressed(tmp_path / "small.pt", small, {}, model="lenet300")
+    target = build_model("lenet5-caffe", (1, 28, 28), 10)
+    before = {k: v.clone() for k, v in target.state_dict().items()}
+    with pytest.raises(ValueError, match="does not hold a network of this architecture"):
+        load_compressed(tmp_path / "small.pt", target)
+    after = target.state_dict()
+    assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) for k in before)
+    save_compressed(tmp_path / "wide.pt", build_model("lenet300", (1, 28, 28), 10), {}, model="lenet300")
+    target = build_model("lenet300", (1, 8, 8), 10)
+    before = {k: v.clone() for k, v in target.state_dict().items()}
+    with pytest.raises(ValueError, match=r"'1.weight' has shape \(300, 784\), expected at most \(300, 64\)"):
+        load_compressed(tmp_path / "wide.pt", target)
+    after = target.state_dict()
+    assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) for k in before)
