@@ -91,7 +91,7 @@ def main(argv=None):
             conditional.conditional_command(args)
         else:
             compress_command(args)
-    except (UsageError, DataError) as error:
+    except (UsageError, DataError, FloatingPointError) as error:  # bad input, or hyper-parameters that diverge
         print(f"pyrocomp: error: {error}", file=sys.stderr)
         return 2
     return 0

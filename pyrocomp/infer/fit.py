@@ -71,7 +71,7 @@ def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_wa
 
     with pyro.validation_enabled(validate):
         return _fit_loop(model, step, loader, epochs, lr, kl_warmup_epochs, progress, callbacks,
-                         float(kl_weight), getattr(guide, "refresh", None))
+                         float(kl_weight), getattr(guide, "refresh", None), guide)
 
 
 def check_guide(model, guide):
@@ -128,7 +128,28 @@ def _call(callbacks, method, *args):
     return records
 
 
-def _fit_loop(model, step_fn, loader, epochs, lr, kl_warmup_epochs, progress, callbacks, kl_weight, refresh=None):
+def _non_finite(modules):
+    """Names of the parameters and buffers of ``modules`` (``{prefix: module}``) holding NaN or infinity."""
+    return [f"{prefix}.{name}" for prefix, module in modules.items()
+            for name, value in [*module.named_parameters(), *module.named_buffers()]
+            if value.is_floating_point() and not bool(torch.isfinite(value).all())]
+
+
+def _non_finite_cause(modules, lr):
+    bad = _non_finite(modules)
+    if bad:
+        return (f"the last step left non-finite values in {bad[:5]}: lower the learning rate (now {lr}) or check the "
+                "prior's hyper-parameters")
+    return (f"every parameter is finite, so a term of the ELBO overflowed at these values: check the prior's "
+            f"hyper-parameters and the data, or lower the learning rate (now {lr})")
+
+
+def _fit_loop(model, step_fn, loader, epochs, lr, kl_warmup_epochs, progress, callbacks, kl_weight, refresh=None,
+              guide=None):
+    modules = {"model": model} if guide is None else {"model": model, "guide": guide}
+    bad = _non_finite(modules)
+    if bad:
+        raise ValueError(f"Expected finite starting values but {bad[:5]} hold NaN or infinity (the initial weights?)")
     history = []
     _call(callbacks, "on_fit_start")
     bar = tqdm(range(epochs), desc="fit", disable=not progress, leave=False)
@@ -141,16 +162,18 @@ def _fit_loop(model, step_fn, loader, epochs, lr, kl_warmup_epochs, progress, ca
                 raise ValueError(f"Expected finite inputs but batch {step} of epoch {epoch} has NaN or inf")
             loss = step_fn(batch)
             if not math.isfinite(loss):
-                raise FloatingPointError(
-                    f"The ELBO became {loss} at epoch {epoch}, step {step}; lower the learning rate "
-                    f"(now {lr}) or check the data for non-finite values"
-                )
+                raise FloatingPointError(f"The ELBO became {loss} at epoch {epoch}, step {step}: "
+                                         + _non_finite_cause(modules, lr))
             total, count = total + loss, count + 1
             _call(callbacks, "after_step")
         seconds = time.perf_counter() - start
         # work the guide's hooks owe the epoch's last step (Turbo-VBI's belief propagation), then the fit's hooks
         records = refresh() if refresh is not None else {}
         records.update(_call(callbacks, "after_epoch", epoch))
+        bad = _non_finite(modules)
+        if bad:
+            raise FloatingPointError(f"After epoch {epoch} the closed-form updates and hooks left non-finite values "
+                                     f"in {bad}")
         history.append(dict(epoch=epoch + 1, loss=total / count, kl_scale=model.kl_scale, seconds=seconds, **records))
         bar.set_postfix(loss=f"{total / count:.3g}", **{label: f"{100 * records[key]:.2f}%"
                                                           for key, label in (("kept_fraction", "kept"), ("error", "error"))

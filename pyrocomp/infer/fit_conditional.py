@@ -68,4 +68,4 @@ def fit_conditional(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo
 
     with pyro.validation_enabled(validate):
         return _fit_loop(model, step, loader, epochs, lr, kl_warmup_epochs, progress, list(callbacks), 1.0,
-                         getattr(guide, "refresh", None))
+                         getattr(guide, "refresh", None), guide)

@@ -273,3 +273,11 @@ def test_a_bad_out_is_refused_before_any_training(tmp_path, monkeypatch, capsys,
 def test_a_threshold_that_is_not_a_finite_number_is_refused(command, value, capsys):
     assert main(command + [f"--threshold={value}"]) == 2
     assert f"expected a finite number but got '{value}'" in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("ignore:Encountered NaN")
+def test_a_diverging_fit_is_one_error_line_naming_what_went_non_finite(tmp_path, capsys):
+    assert main(TINY + ["--lr", "1e12", "--epochs", "3", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pyrocomp: error: The ELBO became") and "non-finite values in" in err
+    assert not (tmp_path / "run").exists()

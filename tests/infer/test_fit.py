@@ -48,13 +48,33 @@ def test_non_finite_inputs_are_refused():
         fit(model, guide, (x, y), epochs=1, batch_size=60, progress=False)
 
 
-@pytest.mark.filterwarnings("ignore:Encountered NaN")
-def test_diverged_loss_stops_with_a_clear_error():
+def test_non_finite_starting_values_are_named_before_the_fit():
     model, guide, x, y = _setup()
     with torch.no_grad():
         guide.posteriors["0/weight"].loc[0, 0] = float("inf")
-    with pyro.validation_enabled(False), pytest.raises(FloatingPointError, match="epoch 0, step 0"):
+    with pytest.raises(ValueError, match=r"guide.posteriors.0/weight.loc_unconstrained.*hold NaN or infinity"):
         fit(model, guide, (x, y), epochs=1, batch_size=60, progress=False)
+
+
+@pytest.mark.filterwarnings("ignore:Encountered NaN")
+def test_a_diverged_fit_names_the_values_that_went_non_finite():
+    model, guide, x, y = _setup()
+    with pyro.validation_enabled(False), pytest.raises(FloatingPointError, match=r"epoch \d+, step \d+: the last step "
+                                                                                   r"left non-finite values in \['"):
+        fit(model, guide, (x, y), epochs=20, batch_size=60, lr=1e12, progress=False)
+
+
+def test_values_a_hook_leaves_non_finite_are_caught_after_the_epoch():
+    from pyrocomp.infer import FitHook
+
+    class Breaks(FitHook):
+        def after_epoch(self, epoch):
+            with torch.no_grad():
+                guide.posteriors["0/weight"].log_scale[0, 0] = float("nan")
+
+    model, guide, x, y = _setup()
+    with pytest.raises(FloatingPointError, match=r"After epoch 0 .*guide.posteriors.0/weight.log_scale_unconstrained"):
+        fit(model, guide, (x, y), epochs=2, batch_size=60, progress=False, callbacks=[Breaks()])
 
 
 @pytest.mark.parametrize("kwargs,match", [
