@@ -9,7 +9,12 @@ tensors with a fixed, seeded split.
 - ``mnist``, ``fashion-mnist``, ``cifar10``, ``cifar100``: torchvision, from a data directory,
   never downloaded.
 """
+import gzip
+import hashlib
 import os
+import shutil
+import tempfile
+import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
@@ -144,14 +149,41 @@ def _data_dir(data_dir):
     return path
 
 
+def _extracted(raw, files, folder, name):
+    digest = hashlib.md5()
+    for f in files:
+        with open(raw / f"{f}.gz", "rb") as source:
+            for block in iter(lambda: source.read(1 << 20), b""):
+                digest.update(block)
+    home = _cache_dir() / f"{folder}-{digest.hexdigest()}"
+    if not (home / folder / "raw").is_dir():
+        home.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(dir=home.parent, prefix=f".{home.name}."))
+        try:
+            (work / folder / "raw").mkdir(parents=True)
+            for f in files:
+                with gzip.open(raw / f"{f}.gz", "rb") as source, open(work / folder / "raw" / f, "wb") as target:
+                    shutil.copyfileobj(source, target)
+        except (OSError, EOFError, zlib.error) as error:
+            shutil.rmtree(work, ignore_errors=True)
+            raise DataError(f"{name}: cannot extract the .gz files in {raw}: {error}") from None
+        try:
+            os.replace(work, home)
+        except OSError:  # another run extracted the same files meanwhile
+            shutil.rmtree(work, ignore_errors=True)
+    return home
+
+
 def _cache_dir():
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pyrocomp"
 
 
 def _torchvision_mnist(cls, folder, name, data_dir, mean, std):
-    """Read an MNIST-layout data set; extracts ``.gz`` originals into a cache when needed."""
-    extract_archive = require("torchvision.datasets.utils", "data").extract_archive
-
+    """
+    Read an MNIST-layout data set. ``.gz`` originals are extracted into a cache keyed by their content (MD5), into a
+    fresh directory renamed into place when every file is extracted: another data directory never reads this one's
+    extraction, and a failed extraction leaves nothing behind.
+    """
     root = _data_dir(data_dir)
     raw = root / folder / "raw"
     files = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
@@ -161,16 +193,11 @@ def _torchvision_mnist(cls, folder, name, data_dir, mean, std):
                 f"{name}: expected {', '.join(files)} (or their .gz originals) in {raw}; download them with "
                 f"torchvision.datasets.{cls.__name__}(root, download=True) on a connected machine and pass --data-dir root"
             )
-        cached = _cache_dir() / folder / "raw"
-        cached.mkdir(parents=True, exist_ok=True)
-        for f in files:
-            if not (cached / f).exists():
-                extract_archive(str(raw / f"{f}.gz"), str(cached))
-        root = _cache_dir()
+        root = _extracted(raw, files, folder, name)
     try:
         train, test = cls(str(root), train=True, download=False), cls(str(root), train=False, download=False)
-    except RuntimeError as error:
-        raise DataError(f"{name}: cannot read the files in {root / folder}: {error}") from None
+    except (RuntimeError, AssertionError, ValueError, OSError) as error:
+        raise DataError(f"{name}: cannot read the files in {root / folder}: {error or type(error).__name__}") from None
 
     def tensors(ds):
         x = (ds.data.float().unsqueeze(1) / 255.0 - mean) / std

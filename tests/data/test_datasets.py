@@ -100,3 +100,50 @@ def test_hold_out_bad_size(size):
 def test_hold_out_twice_is_an_error():
     with pytest.raises(ValueError, match="already has a validation part"):
         hold_out(hold_out(load_dataset("breast-cancer"), 0.1), 0.1)
+
+
+def _fake_mnist(root, seed, train=12, test=6):
+    """An MNIST-layout directory of random digits, as the .gz originals."""
+    import gzip
+
+    g = torch.Generator().manual_seed(seed)
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for split, n in (("train", train), ("t10k", test)):
+        images = torch.randint(0, 256, (n, 28, 28), generator=g, dtype=torch.uint8)
+        labels = torch.arange(n, dtype=torch.uint8) % 10
+        header = (2051).to_bytes(4, "big") + n.to_bytes(4, "big") + (28).to_bytes(4, "big") + (28).to_bytes(4, "big")
+        (raw / f"{split}-images-idx3-ubyte.gz").write_bytes(gzip.compress(header + images.numpy().tobytes()))
+        header = (2049).to_bytes(4, "big") + n.to_bytes(4, "big")
+        (raw / f"{split}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(header + labels.numpy().tobytes()))
+    return raw
+
+
+def test_the_extraction_cache_never_mixes_data_sets(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    _fake_mnist(tmp_path / "a", seed=1)
+    _fake_mnist(tmp_path / "b", seed=2)
+    a, b = load_dataset("mnist", tmp_path / "a"), load_dataset("mnist", tmp_path / "b")
+    assert not torch.equal(a.train.tensors[0], b.train.tensors[0])
+    assert torch.equal(load_dataset("mnist", tmp_path / "a").train.tensors[0], a.train.tensors[0])
+
+
+def test_a_truncated_archive_is_a_clear_error_that_leaves_no_cache_behind(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    raw = _fake_mnist(tmp_path / "a", seed=1)
+    whole = (raw / "train-images-idx3-ubyte.gz").read_bytes()
+    (raw / "train-images-idx3-ubyte.gz").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(DataError, match="cannot extract"):
+        load_dataset("mnist", tmp_path / "a")
+    (raw / "train-images-idx3-ubyte.gz").write_bytes(whole)  # fixed: the next run extracts it afresh
+    assert len(load_dataset("mnist", tmp_path / "a").train) == 12
+
+
+def test_garbage_files_are_a_clear_error(tmp_path, monkeypatch):
+    import gzip
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    raw = _fake_mnist(tmp_path / "a", seed=1)
+    (raw / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(b"not an idx file at all"))
+    with pytest.raises(DataError, match="cannot read the files"):
+        load_dataset("mnist", tmp_path / "a")
