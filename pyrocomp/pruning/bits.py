@@ -18,17 +18,24 @@ def bit_precision(mean, variance, mask):
     .. math:: e = \big\lceil \log_2 (\lfloor\log_2 \max|\mu|\rfloor - \lfloor\log_2 \min|\mu|\rfloor + 1) \big\rceil,
 
     which, unlike an exponent counted from :math:`\log_2 \max|\mu|` alone, stays defined when
-    :math:`\max|\mu| \le 0.5`.
+    :math:`\max|\mu| \le 0.5`. The significand never exceeds the weights' own dtype's (23 bits for float32),
+    which a zero (or underflowed) variance asks for; an infinite variance asks for none.
 
     :returns: ``1 + t + e`` (0 when nothing is kept).
     :rtype: int
+    :raises ValueError: when a kept weight's mean or variance is NaN.
     """
-    mu = mean[mask].abs()
-    mu = mu[mu > 0]
+    kept = mean[mask].double()
+    var = variance.expand_as(mean)[mask].double()
+    if bool(torch.isnan(kept).any() | torch.isnan(var).any()):
+        raise ValueError("Expected the kept weights' posterior means and variances to be numbers but some are NaN")
+    nonzero = kept != 0
+    mu, sigma = kept[nonzero].abs(), var[nonzero].clamp_min(0).sqrt()
     if mu.numel() == 0:
         return 0
-    sigma = variance[mask].sqrt()[mean[mask].abs() > 0].clamp_min(torch.finfo(mu.dtype).tiny)
-    significand = max(0, math.ceil(math.log2(float((mu / sigma).max()))))
+    digits = round(-math.log2(torch.finfo(mean.dtype).eps))  # the dtype's significand bits
+    ratio = float((mu / sigma).max())  # inf where a variance is 0
+    significand = 0 if ratio <= 1 else digits if math.isinf(ratio) else min(digits, math.ceil(math.log2(ratio)))
     exponent_range = math.floor(math.log2(float(mu.max()))) - math.floor(math.log2(float(mu.min())))
     exponent = math.ceil(math.log2(exponent_range + 1))
     return 1 + significand + exponent

@@ -25,3 +25,14 @@ def test_bits_are_scale_invariant(scale):
     var = torch.tensor([1e-4, 1e-5, 1e-3])
     mask = torch.ones(3, dtype=torch.bool)
     assert bit_precision(mean * scale, var * scale**2, mask) == bit_precision(mean, var, mask)
+
+
+def test_variances_at_the_edges_of_floating_point():
+    mean, mask = torch.tensor([0.25, 0.5]), torch.ones(2, dtype=torch.bool)
+    exponent = 1  # floor(log2 .25) = -2, floor(log2 .5) = -1: ceil(log2 2)
+    assert bit_precision(mean, torch.tensor([0.0, 1e-3]), mask) == 1 + 23 + exponent  # exact: all of float32's
+    assert bit_precision(mean, torch.tensor([1e-45, 1e-3]), mask) == 1 + 23 + exponent  # underflowed
+    assert bit_precision(mean.double(), torch.tensor([0.0, 1e-3]).double(), mask) == 1 + 52 + exponent
+    assert bit_precision(mean, torch.tensor([float("inf")] * 2), mask) == 1 + 0 + exponent
+    with pytest.raises(ValueError, match="NaN"):
+        bit_precision(mean, torch.tensor([float("nan"), 1.0]), mask)
