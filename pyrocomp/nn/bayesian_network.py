@@ -69,6 +69,7 @@ class BayesianNetwork(PyroModule):
         net = net if inplace else copy.deepcopy(net)
         if type(net) in BAYESIAN_LAYERS:  # a bare layer: give it a path
             net = nn.Sequential(net)
+        _refuse_shared_weights(net)
         self._plain = (copy.deepcopy(net),)  # structure of the plain network, for export
         converted = 0
         for name, module in list(net.named_modules()):
@@ -152,6 +153,20 @@ class BayesianNetwork(PyroModule):
         with pyro.plate("data", size=size, subsample=torch.arange(len(x), device=x.device)):
             self.likelihood(output, y)
         return output
+
+
+def _refuse_shared_weights(net):
+    # a layer called twice, or two layers holding one weight, would become unrelated Bayesian layers
+    paths, weights = {}, {}
+    for name, module in net.named_modules(remove_duplicate=False):
+        if type(module) in BAYESIAN_LAYERS:
+            paths.setdefault(id(module), []).append(name)
+            weights.setdefault(id(module.weight), set()).add(name)
+    shared = [names for names in paths.values() if len(names) > 1]
+    shared += [sorted(names) for names in weights.values() if len(names) > 1 and sorted(names) not in shared]
+    if shared:
+        raise ValueError(f"Layers {shared[0]} share one weight; pyrocomp gives every layer a weight of its own "
+                         "(tie them after compression, or use separate layers)")
 
 
 def _to_pyro_params_(net):

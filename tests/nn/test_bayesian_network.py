@@ -68,3 +68,19 @@ def test_bad_arguments(args, error, match):
 def test_bad_dataset_size():
     with pytest.raises(ValueError, match="dataset_size"):
         BayesianNetwork(nn.Linear(2, 2), LogUniformPrior(), dataset_size=0)
+
+
+def test_shared_weights_are_refused():
+    import pytest
+    from torch import nn
+
+    from pyrocomp import BayesianNetwork
+    from pyrocomp.priors import LogUniformPrior
+
+    layer = nn.Linear(4, 4)
+    with pytest.raises(ValueError, match=r"Layers \['0', '2'\] share one weight"):
+        BayesianNetwork(nn.Sequential(layer, nn.ReLU(), layer), LogUniformPrior())
+    a, b = nn.Linear(4, 4), nn.Linear(4, 4)
+    b.weight = a.weight
+    with pytest.raises(ValueError, match=r"Layers \['0', '1'\] share one weight"):
+        BayesianNetwork(nn.Sequential(a, b), LogUniformPrior())
