@@ -220,6 +220,10 @@ def test_the_same_seed_gives_the_same_run_without_init(tmp_path):
     for key in ("dense", "compressed"):
         assert reports[0][key] == reports[1][key]
     assert [h["loss"] for h in reports[0]["history"]] == [h["loss"] for h in reports[1]["history"]]
+    a, b = (torch.load(tmp_path / run / "compressed.pt", weights_only=True) for run in ("a", "b"))
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+    assert all(torch.equal(a["masks"][k], b["masks"][k]) for k in a["masks"])
 
 
 TINY = BASE + ["--pretrain-epochs", "1", "--epochs", "1"]
