@@ -1,8 +1,12 @@
 """Small helpers shared by every layer of pyrocomp; this module imports nothing of pyrocomp's own."""
 import importlib
 import math
+import os
+import tempfile
+from pathlib import Path
 
 import pyro
+import torch
 from pyro.distributions import Independent
 
 
@@ -17,6 +21,22 @@ def require(module, extra):
     except ImportError as error:
         raise ImportError(f"{module} is not installed; it comes with pyrocomp's {extra!r} extra: "
                           f"pip install 'pyrocomp[{extra}]'") from error
+
+
+def save_atomic(path, payload):
+    """``torch.save`` ``payload`` to ``path`` atomically: a file is written next to it, flushed and renamed, so an
+    existing file is never lost or left half-written."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def finite(name, value):

@@ -43,6 +43,8 @@ def build_parser():
                    help="<w^2> of the closed-form precision updates under --elbo taylor: mu^2 (paper 001 eq. 34) "
                         "or mu^2 + sigma^2")
     c.add_argument("--finetune-epochs", type=non_negative_int, default=0)
+    c.add_argument("--resume", action="store_true",
+                   help="go on from the checkpoint an interrupted run with the same arguments left beside --out")
     for name in PRIORS:
         options = prior_options(name)
         if options.description is not None:

@@ -3,6 +3,7 @@ import json
 import math
 import time
 from collections import namedtuple
+from pathlib import Path
 
 import pyro
 import torch
@@ -82,11 +83,22 @@ def compress_command(args):
         net = build_model(args.model, data.input_shape, data.num_classes)
     except ValueError as error:
         raise UsageError(f"{error} (data set {args.dataset!r})") from None
+    checkpoint = checkpoint_path(args.out)
+    if args.resume and not checkpoint.exists():
+        raise UsageError(f"--resume: no checkpoint of an interrupted run at {str(checkpoint)!r}")
     with run_directory(args.out, args.overwrite) as out:
-        return _compress_run(args, out, device, data, prior, elbo, elbo_name, net)
+        summary = _compress_run(args, out, device, data, prior, elbo, elbo_name, net, checkpoint)
+    checkpoint.unlink(missing_ok=True)  # the run is whole
+    return summary
 
 
-def _compress_run(args, out, device, data, prior, elbo, elbo_name, net):
+def checkpoint_path(out):
+    """Where a run into ``out`` keeps its fit's checkpoint: beside ``out``, outside the run's own directory."""
+    out = Path(out)
+    return out.parent / f".{out.name}.checkpoint.pt"
+
+
+def _compress_run(args, out, device, data, prior, elbo, elbo_name, net, checkpoint):
     progress = not args.quiet
     pretrain_s = dense_network(net, args, data, device)
     dense_error = classification_error(net, data.test, device)
@@ -98,7 +110,8 @@ def _compress_run(args, out, device, data, prior, elbo, elbo_name, net):
                                finetune_epochs=args.finetune_epochs, finetune_lr=args.pretrain_lr * 0.1,
                                device=device, seed=args.seed, progress=progress,
                                calibrate=None if args.calibrate is None else args.calibrate / 100,
-                               second_moment=SECOND_MOMENTS[args.second_moment]())
+                               second_moment=SECOND_MOMENTS[args.second_moment](), checkpoint=checkpoint,
+                               resume=args.resume)
     except ImproperPriorError as error:
         raise UsageError(f"--elbo taylor cannot fit --prior {args.prior}: {error}") from None
     result, history, fit_s = run.result, run.history, run.timing["fit_s"]

@@ -238,7 +238,7 @@ class AutoCompressionGuide(AutoGuide):
         """
         if not self.hooks:
             return {}
-        signature = [(id(p), p._version) for p in self.parameters() if p.requires_grad]
+        signature = self._parameter_signature()
         if signature == self._signature:
             return {}
         self._steps = 0 if self._signature is None else self._steps + 1
@@ -249,6 +249,21 @@ class AutoCompressionGuide(AutoGuide):
             if isinstance(record, dict):
                 records[type(hook).__name__] = record
         return records
+
+    def _parameter_signature(self):
+        return [(id(p), p._version) for p in self.parameters() if p.requires_grad]
+
+    def hook_state(self):
+        """The hooks' state and the guide's count of SVI steps, for a :class:`~pyrocomp.infer.Checkpoint`."""
+        return {"steps": self._steps, "started": self._signature is not None,
+                "hooks": [hook.state_dict() for hook in self.hooks]}
+
+    def load_hook_state(self, state):
+        """Restore what :meth:`hook_state` returned, as of the guide's current parameters."""
+        self._steps = state["steps"]
+        self._signature = self._parameter_signature() if state["started"] else None
+        for hook, hook_state in zip(self.hooks, state["hooks"]):
+            hook.load_state_dict(hook_state)
 
     def _run(self, value_fn=None):
         self._follow_model()

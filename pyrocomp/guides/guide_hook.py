@@ -16,6 +16,14 @@ class GuideHook:
             :meth:`~pyrocomp.guides.AutoCompressionGuide.refresh`).
         """
 
+    def state_dict(self):
+        """The hook's own state beyond the guide's buffers (plain values and tensors), for a
+        :class:`~pyrocomp.infer.Checkpoint`; default none."""
+        return {}
+
+    def load_state_dict(self, state):
+        """Restore what :meth:`state_dict` returned."""
+
 
 #: factories ``(model, guide) -> GuideHook or None`` consulted when a guide is built
 GUIDE_HOOKS = []

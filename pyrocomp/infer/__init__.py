@@ -1,3 +1,4 @@
+from .checkpoint import Checkpoint
 from .conjugate_precision import ConjugatePrecision
 from .evaluation import as_loader, classification_error
 from .fit import check_guide, fit, kl_warmup
@@ -16,6 +17,7 @@ from .train import train
 from .turbo_vbi import TurboSchedule, TurboVBI
 
 __all__ = [
+    "Checkpoint",
     "check_guide",
     "TaskLoader",
     "fit_conditional",

@@ -1,10 +1,12 @@
 import math
+import sys
 import time
 
 import pyro
 import torch
 from tqdm.auto import tqdm
 
+from .checkpoint import Checkpoint
 from .evaluation import as_loader
 from .mixture_mean_field_elbo import MixtureMeanField_ELBO
 from .prior_defaults import fit_hooks
@@ -16,7 +18,8 @@ def kl_warmup(epoch, warmup_epochs, kl_weight=1.0):
 
 
 def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_warmup_epochs=0, kl_weight=1.0,
-        device=None, seed=0, progress=True, clip_norm=10.0, validate=False, callbacks=None):
+        device=None, seed=0, progress=True, clip_norm=10.0, validate=False, callbacks=None, checkpoint=None,
+        resume=False):
     r"""
     Fit a :class:`~pyrocomp.nn.BayesianNetwork` and its guide by stochastic variational
     inference: each step minimises ``elbo.differentiable_loss`` with one (foreach) Adam over the
@@ -50,6 +53,9 @@ def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_wa
     :param callbacks: :class:`~pyrocomp.infer.FitHook` instances (e.g. :class:`~pyrocomp.infer.TurboVBI`,
         or :class:`~pyrocomp.pruning.PruningMonitor` for the pruned network's error every epoch); by
         default those registered for the model's priors (:func:`~pyrocomp.infer.register_fit_hook`).
+    :param checkpoint: a :class:`~pyrocomp.infer.Checkpoint` or a path (a checkpoint after every epoch).
+    :param bool resume: go on from ``checkpoint`` (the same ``epochs`` and arguments); the result is
+        bit-identical to an uninterrupted fit.
     :returns: per-epoch history: list of dicts with ``epoch, loss`` (mean negative ELBO of the
         epoch's steps, at full-data scale), ``kl_scale, seconds`` and the hooks' records.
     """
@@ -70,8 +76,31 @@ def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_wa
         return adam_step(x.to(device), y.to(device))
 
     with pyro.validation_enabled(validate):
-        return _fit_loop(model, step, loader, epochs, lr, kl_warmup_epochs, progress, callbacks,
-                         float(kl_weight), getattr(guide, "refresh", None), guide)
+        return _checkpointed(model, guide, adam_step.optimizer, loader, epochs, checkpoint, resume,
+                             lambda start, history, saved: _fit_loop(
+                                 model, step, loader, epochs, lr, kl_warmup_epochs, progress, callbacks,
+                                 float(kl_weight), getattr(guide, "refresh", None), guide, start, history, saved))
+
+
+def _checkpointed(model, guide, optimizer, loader, epochs, checkpoint, resume, run):
+    if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
+        checkpoint = Checkpoint(checkpoint)
+    if resume and checkpoint is None:
+        raise ValueError("Expected a checkpoint to resume from (fit(..., checkpoint=PATH, resume=True))")
+    generator = getattr(loader, "generator", None)
+    start, history = checkpoint.restore(model, guide, optimizer, generator) if resume else (0, [])
+
+    def saved(epoch, history):
+        if checkpoint is not None and checkpoint.due(epoch, epochs):
+            checkpoint.save(epoch, model, guide, optimizer, history, generator)
+
+    try:
+        return run(start, history, saved)
+    except KeyboardInterrupt:
+        if checkpoint is not None and checkpoint.path.exists():
+            print(f"\ninterrupted; the last checkpoint is {checkpoint.path}: fit(..., resume=True) goes on from it",
+                  file=sys.stderr)
+        raise
 
 
 def check_guide(model, guide):
@@ -113,6 +142,7 @@ def _adam_step(model, guide, elbo, lr, clip_norm):
         optimizer.step()
         return loss.item()
 
+    step.optimizer = optimizer
     return step
 
 
@@ -145,14 +175,14 @@ def _non_finite_cause(modules, lr):
 
 
 def _fit_loop(model, step_fn, loader, epochs, lr, kl_warmup_epochs, progress, callbacks, kl_weight, refresh=None,
-              guide=None):
+              guide=None, start=0, history=(), after_epoch=None):
     modules = {"model": model} if guide is None else {"model": model, "guide": guide}
     bad = _non_finite(modules)
     if bad:
         raise ValueError(f"Expected finite starting values but {bad[:5]} hold NaN or infinity (the initial weights?)")
-    history = []
+    history = list(history)
     _call(callbacks, "on_fit_start")
-    bar = tqdm(range(epochs), desc="fit", disable=not progress, leave=False)
+    bar = tqdm(range(start, epochs), desc="fit", disable=not progress, leave=False, initial=start, total=epochs)
     model.train()
     for epoch in bar:
         model.kl_scale = kl_warmup(epoch, kl_warmup_epochs, kl_weight)
@@ -175,6 +205,8 @@ def _fit_loop(model, step_fn, loader, epochs, lr, kl_warmup_epochs, progress, ca
             raise FloatingPointError(f"After epoch {epoch} the closed-form updates and hooks left non-finite values "
                                      f"in {bad}")
         history.append(dict(epoch=epoch + 1, loss=total / count, kl_scale=model.kl_scale, seconds=seconds, **records))
+        if after_epoch is not None:
+            after_epoch(epoch, history)
         bar.set_postfix(loss=f"{total / count:.3g}", **{label: f"{100 * records[key]:.2f}%"
                                                           for key, label in (("kept_fraction", "kept"), ("error", "error"))
                                                           if records.get(key) is not None})

@@ -37,6 +37,16 @@ class SupportMessagePassing:
             self._canvas = SupportCanvas(entries, like)
         return self._canvas
 
+    def state_dict(self):
+        """The messages that warm-start the next run (``None`` before the first)."""
+        return {"messages": None if self._canvas is None or self._canvas.messages is None
+                else list(self._canvas.messages)}
+
+    def load_state_dict(self, state):
+        if state["messages"] is not None:
+            like = next(iter(self.layers.values())).support_prior_logits
+            self._canvas_for(like).messages = tuple(m.to(like) for m in state["messages"])
+
     @torch.no_grad()
     def __call__(self, evidence):
         r"""

@@ -95,6 +95,13 @@ class TurboVBI(GuideHook):
         self.history = []
         self.converged = False
 
+    def state_dict(self):
+        return {"history": list(self.history), "converged": self.converged, "module_b": self.module_b.state_dict()}
+
+    def load_state_dict(self, state):
+        self.history, self.converged = list(state["history"]), bool(state["converged"])
+        self.module_b.load_state_dict(state["module_b"])
+
     def on_step(self, step):
         """Algorithm 1: at step 0 (lines 1 and 4) initialise :math:`q(\\rho), q(s)` from the starting
         :math:`q(w)`; then Module A every ``closed_form_every`` steps and an outer iteration when due, whose

@@ -1,12 +1,9 @@
 import copy
-import os
-import tempfile
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from pyrocomp.util import own_param_store_names
+from pyrocomp.util import own_param_store_names, save_atomic
 
 
 def save_compressed(path, network, masks, **metadata):
@@ -21,21 +18,6 @@ def save_compressed(path, network, masks, **metadata):
         "metadata": metadata,
     }
     save_atomic(path, payload)
-
-
-def save_atomic(path, payload):
-    """``torch.save`` ``payload`` to ``path`` atomically: a file is written next to it, flushed and renamed."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_hypernetwork(path, guide, **metadata):

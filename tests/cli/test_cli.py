@@ -254,7 +254,7 @@ def test_a_run_that_fails_leaves_the_previous_output_as_it_was(tmp_path, monkeyp
     with pytest.raises(OSError, match="disk full"):
         main(TINY + ["--out", str(out), "--overwrite", "--seed", "1"])
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
-    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".run.checkpoint.pt", "run"]  # kept for --resume
 
 
 @pytest.mark.parametrize("where,message", [("", "non-empty --out"), ("file", "is a file")])
@@ -285,3 +285,35 @@ def test_a_diverging_fit_is_one_error_line_naming_what_went_non_finite(tmp_path,
     err = capsys.readouterr().err
     assert err.startswith("pyrocomp: error: The ELBO became") and "non-finite values in" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_an_interrupted_run_resumes_to_the_same_report(tmp_path, monkeypatch):
+    import importlib
+
+    fitting = importlib.import_module("pyrocomp.infer.fit")  # the module, which the function's name hides
+    argv = BASE + ["--pretrain-epochs", "1", "--epochs", "4", "--seed", "2"]
+    assert main(argv + ["--out", str(tmp_path / "whole")]) == 0
+    whole = json.loads((tmp_path / "whole" / "report.json").read_text())
+    assert not (tmp_path / ".whole.checkpoint.pt").exists()  # removed once the run is whole
+
+    original = fitting.kl_warmup
+
+    def interrupt(epoch, *args):  # Ctrl-C as the third epoch starts
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return original(epoch, *args)
+
+    monkeypatch.setattr(fitting, "kl_warmup", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        main(argv + ["--out", str(tmp_path / "run")])
+    assert not (tmp_path / "run").exists() and (tmp_path / ".run.checkpoint.pt").exists()
+    monkeypatch.setattr(fitting, "kl_warmup", original)
+    assert main(argv + ["--out", str(tmp_path / "run"), "--resume"]) == 0
+    resumed = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert resumed["compressed"] == whole["compressed"]
+    assert [h["loss"] for h in resumed["history"]] == [h["loss"] for h in whole["history"]]
+
+
+def test_resume_without_a_checkpoint_is_refused(tmp_path, capsys):
+    assert main(BASE + ["--epochs", "1", "--out", str(tmp_path / "run"), "--resume"]) == 2
+    assert "no checkpoint" in capsys.readouterr().err

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from pyrocomp import AutoCompressionGuide, BayesianNetwork
-from pyrocomp.infer import classification_error, fit, kl_warmup
+from pyrocomp.infer import FitHook, classification_error, fit, kl_warmup
 from pyrocomp.priors import LogUniformPrior
 from pyrocomp.pruning import PruningMonitor
 
@@ -110,3 +110,63 @@ def test_a_guide_built_for_another_model_is_refused():
     with pytest.raises(ValueError, match="built for another model"):
         fit(model, AutoCompressionGuide(other), (x, y), epochs=1, progress=False)
     fit(copy.deepcopy(model), AutoCompressionGuide(model), (x, y), epochs=1, progress=False)  # a copy is the same model
+
+
+def _resumable(kind, seed=5):
+    from pyrocomp.guides import taylor_posterior_family
+    from pyrocomp.infer import TurboSchedule
+    from pyrocomp.priors import GroupNormalJeffreys, TurboPrior
+
+    pyro.clear_param_store()
+    torch.manual_seed(seed)
+    x, y = torch.randn(90, 6), torch.randint(0, 3, (90,))
+    net = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+    if kind == "turbo":  # closed-form posteriors and belief propagation in the guide's hook, every 3 steps
+        model = BayesianNetwork(net, TurboPrior(schedule=TurboSchedule(bp_every=3)))
+        return model, AutoCompressionGuide(model, posterior_family=taylor_posterior_family), (x, y)
+    model = BayesianNetwork(net, GroupNormalJeffreys())
+    return model, AutoCompressionGuide(model), (x, y)
+
+
+def _state(model, guide):
+    with torch.no_grad():
+        return {**{f"model.{k}": v.clone() for k, v in model.state_dict().items()},
+                **{f"guide.{k}": v.clone() for k, v in guide.state_dict().items()}}
+
+
+@pytest.mark.parametrize("kind", ["group-nj", "turbo"])
+def test_a_fit_interrupted_and_resumed_is_bit_identical_to_an_uninterrupted_one(tmp_path, kind):
+    from pyrocomp.infer import TaylorMeanField_ELBO
+
+    kwargs = dict(epochs=5, batch_size=20, lr=1e-2, kl_warmup_epochs=3, progress=False, callbacks=[])
+    if kind == "turbo":
+        kwargs["elbo"] = TaylorMeanField_ELBO()
+    model, guide, data = _resumable(kind)
+    whole = fit(model, guide, data, **kwargs)
+    expected = _state(model, guide)
+
+    class Interrupt(FitHook):  # Ctrl-C after the second epoch's checkpoint
+        def after_epoch(self, epoch):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    model, guide, data = _resumable(kind)
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, guide, data, checkpoint=tmp_path / "fit.ckpt", **{**kwargs, "callbacks": [Interrupt()]})
+    assert torch.load(tmp_path / "fit.ckpt", weights_only=True)["epoch"] == 2
+    torch.manual_seed(123)  # whatever happened since, the checkpoint's random states take over
+    model, guide, _ = _resumable(kind)
+    resumed = fit(model, guide, data, checkpoint=tmp_path / "fit.ckpt", resume=True, **kwargs)
+    got = _state(model, guide)
+    assert got.keys() == expected.keys()
+    assert max((got[k] - expected[k]).abs().max().item() for k in got if got[k].is_floating_point()) == 0
+    drop = lambda h: [{k: v for k, v in e.items() if k not in ("seconds", "TurboVBI")} for e in h]  # noqa: E731
+    assert drop(resumed) == drop(whole)
+
+
+def test_resuming_needs_a_checkpoint(tmp_path):
+    model, guide, data = _resumable("group-nj")
+    with pytest.raises(ValueError, match="no checkpoint at"):
+        fit(model, guide, data, epochs=1, progress=False, checkpoint=tmp_path / "none.ckpt", resume=True)
+    with pytest.raises(ValueError, match="checkpoint to resume from"):
+        fit(model, guide, data, epochs=1, progress=False, resume=True)
