@@ -10,7 +10,7 @@ from pyrocomp.models import MODELS
 from pyrocomp.priors import PRIORS
 
 from .arguments import (Parser, UsageError, choice, finite_float, fraction, non_negative_int, percentage_points,
-                        positive_float, positive_int)
+                        positive_float, positive_int, seed)
 from . import conditional
 from .compress import ELBOS, compress_command
 from .prior_options import PRIOR_OPTIONS, PriorOptions, prior_options, register_prior_options
@@ -45,10 +45,14 @@ def build_parser():
     c.add_argument("--finetune-epochs", type=non_negative_int, default=0)
     c.add_argument("--resume", action="store_true",
                    help="go on from the checkpoint an interrupted run with the same arguments left beside --out")
+    owners = {}
     for name in PRIORS:
         options = prior_options(name)
         if options.description is not None:
+            before = len(c._actions)
             options.add_arguments(c.add_argument_group(name, options.description))
+            owners.update({action: name for action in c._actions[before:]})
+    c.set_defaults(option_owners=owners)
     h = sub.add_parser("conditional", help="fit one Bayesian hypernetwork (paper 003, BHC), then compress the "
                                            "network for every context of a kind, each in one pass")
     _shared_arguments(h, out="runs/conditional")
@@ -67,7 +71,7 @@ def _shared_arguments(c, out="runs/compress"):
     c.add_argument("--pretrain-lr", type=positive_float, default=1e-3)
     c.add_argument("--kl-warmup-epochs", type=non_negative_int, default=0)
     c.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--seed", type=seed, default=0)
     c.add_argument("--out", default=out, help="output directory (written whole when the run ends, or not at all)")
     c.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     c.add_argument("--quiet", action="store_true", help="no progress bars")

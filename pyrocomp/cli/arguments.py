@@ -11,6 +11,10 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+#: the largest integer an option takes (a C int), and the largest float (float32's, where numbers become tensors)
+INT_MAX, FLOAT_MAX = 2**31 - 1, 3.4028234663852886e38
+
+
 def positive_int(text):
     try:
         value = int(text)
@@ -18,13 +22,22 @@ def positive_int(text):
         raise argparse.ArgumentTypeError(f"expected a positive integer but got {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer but got {value}")
+    if value > INT_MAX:
+        raise argparse.ArgumentTypeError(f"expected a positive integer up to {INT_MAX} but got {value}")
     return value
 
 
 def non_negative_int(text):
     value = int(text) if text.lstrip("-").isdigit() else None
-    if value is None or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer but got {text!r}")
+    if value is None or value < 0 or value > INT_MAX:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer up to {INT_MAX} but got {text!r}")
+    return value
+
+
+def seed(text):
+    value = int(text) if text.lstrip("-").isdigit() else None
+    if value is None or not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"expected a seed in 0..{2**32 - 1} but got {text!r}")
     return value
 
 
@@ -41,8 +54,8 @@ def float_where(accept, expected):
     return parse
 
 
-positive_float = float_where(lambda v: 0 < v < float("inf"), "a positive number")
-finite_float = float_where(lambda v: abs(v) < float("inf"), "a finite number")
+positive_float = float_where(lambda v: 0 < v <= FLOAT_MAX, "a positive number")
+finite_float = float_where(lambda v: abs(v) <= FLOAT_MAX, "a finite number")
 percentage_points = float_where(lambda v: 0 <= v <= 100, "percentage points in [0, 100]")
 fraction = float_where(lambda v: 0 < v < 1, "a fraction in (0, 1)")
 

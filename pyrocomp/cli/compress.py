@@ -36,6 +36,8 @@ def _device(text):
         device = torch.device(text)
     except RuntimeError:
         raise UsageError(f"unknown device {text!r}; expected cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise UsageError(f"unsupported device {text!r}; expected cpu, cuda or cuda:N")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UsageError(f"device {text!r} requested but CUDA is not available")
     return device
@@ -65,8 +67,32 @@ def dense_network(net, args, data, device):
     return time.perf_counter() - start
 
 
+def _refuse_options_of_other_priors(args):
+    for action, owner in getattr(args, "option_owners", {}).items():
+        if owner != args.prior and getattr(args, action.dest) != action.default:
+            raise UsageError(f"{action.option_strings[0]} is an option of --prior {owner}, not of --prior {args.prior}")
+
+
+def _dry_run(net, prior, elbo, elbo_name, data, device):
+    # one loss on two examples before any training: an ELBO the prior cannot be fitted with is an input error
+    from pyrocomp.guides import AutoCompressionGuide, posterior_family
+    from pyrocomp.nn import BayesianNetwork
+
+    x, y = (t[:2].to(device) for t in data.train.tensors)
+    try:
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            model = BayesianNetwork(net, prior, dataset_size=len(data.train)).to(device)
+            guide = AutoCompressionGuide(model, posterior_family=getattr(elbo, "posterior_family", posterior_family))
+            elbo.differentiable_loss(model, guide, x, y)
+    except (ValueError, TypeError, NotImplementedError, ImproperPriorError) as error:
+        raise UsageError(f"--elbo {elbo_name} cannot fit --prior {prior.name}: {str(error).splitlines()[0]}") from None
+    finally:
+        pyro.clear_param_store()
+
+
 def compress_command(args):
     """Run ``pyrocomp compress``; returns the report dictionary."""
+    _refuse_options_of_other_priors(args)
     seed_run(args)
     device = _device(args.device)
     data = load_dataset(args.dataset, args.data_dir, seed=args.seed)
@@ -83,6 +109,7 @@ def compress_command(args):
         net = build_model(args.model, data.input_shape, data.num_classes)
     except ValueError as error:
         raise UsageError(f"{error} (data set {args.dataset!r})") from None
+    _dry_run(net, prior, elbo, elbo_name, data, device)
     checkpoint = checkpoint_path(args.out)
     if args.resume and not checkpoint.exists():
         raise UsageError(f"--resume: no checkpoint of an interrupted run at {str(checkpoint)!r}")

@@ -121,6 +121,12 @@ TURBO = ["compress", "--model", "lenet300", "--prior", "turbo", "--dataset", "di
     (BASE + ["--calibrate", "-1"], "expected percentage points in [0, 100] but got '-1'"),
     (BASE + ["--calibrate", "1", "--validation", "1.5"], "expected a fraction in (0, 1) but got '1.5'"),
     (BASE + ["--second-moment", "mu"], "unknown second moment rule 'mu'"),
+    (BASE + ["--device", "meta"], "unsupported device 'meta'"),
+    (BASE + ["--seed", "-1"], "expected a seed in 0..4294967295 but got '-1'"),
+    (BASE + ["--epochs", "99999999999999999999"], "expected a positive integer up to 2147483647"),
+    (BASE + ["--lr", "1e300"], "expected a positive number but got '1e300'"),
+    (BASE + ["--p01", "5"], "--p01 is an option of --prior turbo, not of --prior vd"),
+    (BASE + ["--elbo", "taylor", "--pretrain-epochs", "1000"], "--elbo taylor cannot fit --prior vd"),  # at once
 ])
 def test_bad_arguments_exit_2_with_one_line(argv, message, capsys, tmp_path):
     assert main(argv + (["--out", str(tmp_path / "run")] if argv and argv[0] == "compress" else [])) == 2
