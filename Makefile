@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.pyrocomp-installed
 
-.PHONY: demo test test-slow docs setup benchmarks clean
+.PHONY: demo test test-slow fuzz docs setup benchmarks clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: $(STAMP)
 # the long fits, examples at full length and the Sphinx build (CI runs them after `make test`)
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
+
+# the seeded sweep of bad and legal input, with many more random cases than make test runs
+fuzz: $(STAMP)
+	FUZZ_CASES=2000 $(PY) -m pytest -q -s tests/test_fuzz.py
 
 docs: $(STAMP)
 	$(PY) -m sphinx -W -b html docs docs/_build/html
