@@ -23,6 +23,10 @@ def require(module, extra):
                           f"pip install 'pyrocomp[{extra}]'") from error
 
 
+#: the largest float32: hyper-parameters become float32 tensors, so a larger number would be infinite
+FLOAT32_MAX = 3.4028234663852886e38
+
+
 def save_atomic(path, payload):
     """``torch.save`` ``payload`` to ``path`` atomically: a file is written next to it, flushed and renamed, so an
     existing file is never lost or left half-written."""
@@ -43,8 +47,8 @@ def finite(name, value):
     """Return ``value`` as a float after checking it is a finite real number (a threshold, a log rate, ...)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"Expected {name} to be a finite number but got {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"Expected a finite {name} but got {value}")
+    if not (math.isfinite(value) and abs(value) <= FLOAT32_MAX):
+        raise ValueError(f"Expected a finite {name} within float32's range but got {value}")
     return float(value)
 
 
@@ -52,8 +56,10 @@ def positive(name, value):
     """Return ``value`` as a float after checking it is a finite positive number."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"Expected {name} to be a positive number but got {value!r}")
-    if not (value > 0 and value < float("inf")):
+    if not value > 0:
         raise ValueError(f"Expected {name} > 0 but got {value}")
+    if not value <= FLOAT32_MAX:
+        raise ValueError(f"Expected {name} > 0 within float32's range but got {value}")
     return float(value)
 
 

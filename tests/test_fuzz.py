@@ -10,7 +10,6 @@ import os
 import random
 
 import pyro
-import pytest
 import torch
 from torch import nn
 

@@ -8,7 +8,7 @@ import math
 
 import torch
 import torch.nn.functional as F
-from pyro.distributions import Exponential, Gamma, InverseGamma, LogNormal, Normal
+from pyro.distributions import Bernoulli, Exponential, Gamma, InverseGamma, LogNormal, Normal
 from torch.distributions import Independent, kl_divergence, register_kl
 
 from pyrocomp.util import compact
@@ -16,6 +16,7 @@ from pyrocomp.util import compact
 from .group_normal_mixture import GroupNormalMixture
 from .log_uniform import LogUniform
 from .spike_slab_gamma import SpikeSlabGamma
+from .support_indicator import SupportIndicator
 
 #: Molchanov, Ashukha, Vetrov (2017), eq. (14); quoted in paper 003 §4.3.
 K1, K2, K3 = 0.63576, 1.87320, 1.48695
@@ -125,6 +126,20 @@ def _kl_gamma_gamma(q, p):
     shape_terms = (aq - ap) * torch.digamma(aq) - torch.lgamma(aq) + torch.lgamma(ap)
     ratio = compact(p.rate) / compact(q.rate)  # b_p / b_q: one logarithm per element
     return shape_terms - ap * ratio.log() + aq * (ratio - 1)
+
+
+@register_kl(Bernoulli, SupportIndicator)
+def _kl_bernoulli_support(q, p):
+    r"""
+    :math:`\mathrm{KL}(q \| p) = \sum_{s \in \{0, 1\}} q(s) (\ln q(s) - \ln p(s))` from the logits through
+    ``logsigmoid``, finite in float32 at any finite logits, and a term whose :math:`q(s)` is 0 contributes 0 (torch's
+    rule overflows to infinity when both logits are large, e.g. a support sure under the posterior and excluded by a
+    sharp MRF prior).
+    """
+    a, b = q.logits, p.logits
+    one = torch.sigmoid(a) * (F.logsigmoid(a) - F.logsigmoid(b))
+    zero = torch.sigmoid(-a) * (F.logsigmoid(-a) - F.logsigmoid(-b))
+    return torch.where(torch.sigmoid(a) > 0, one, 0.0) + torch.where(torch.sigmoid(-a) > 0, zero, 0.0)
 
 
 @register_kl(Independent, GroupNormalMixture)

@@ -127,6 +127,8 @@ class BayesianNetwork(PyroModule):
                 prefix = f"{path}." if path else ""
                 for name in getattr(module, "_pyro_params", {}):
                     state[prefix + name] = getattr(module, name).detach()
+                state.update({prefix + name: value.detach() for name, value in module.named_parameters(recurse=False)
+                              if not name.endswith("_unconstrained")})  # kept as nn.Parameters (recurrent layers)
                 state.update({prefix + name: value for name, value in module.named_buffers(recurse=False)})
         return state
 
@@ -171,6 +173,8 @@ def _refuse_shared_weights(net):
 
 def _to_pyro_params_(net):
     for module in net.modules():
+        if isinstance(module, nn.RNNBase):  # recurrent layers keep their flattened nn.Parameters
+            continue
         for name, value in list(module.named_parameters(recurse=False)):
             delattr(module, name)
             setattr(module, name, PyroParam(value.detach().clone()))

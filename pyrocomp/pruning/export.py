@@ -53,6 +53,10 @@ def _record(net, example_input):
     def hook(module, args, output):
         if module not in inputs:
             order.append(module)
+            if not (args and torch.is_tensor(args[0]) and torch.is_tensor(output)):
+                # tuples in or out (a recurrent layer): recorded in the order only, a module no unit is removed across
+                inputs[module], outputs[module] = (None, None), None
+                return
             x = args[0].detach()
             inputs[module] = (x.shape, x.mean(0) if x.dim() == 2 else x.mean((0, 2, 3)) if x.dim() == 4 else None)
             outputs[module] = output.shape

@@ -323,3 +323,9 @@ def test_an_interrupted_run_resumes_to_the_same_report(tmp_path, monkeypatch):
 def test_resume_without_a_checkpoint_is_refused(tmp_path, capsys):
     assert main(BASE + ["--epochs", "1", "--out", str(tmp_path / "run"), "--resume"]) == 2
     assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_turbo_with_a_sharp_support_prior_fits_without_overflow(tmp_path):
+    # a legal setting whose Bernoulli KL overflowed float32 in torch's rule
+    assert main(TURBO + ["--pretrain-epochs", "1", "--epochs", "2", "--b-bar", "1e-6", "--p01", "1e-4",
+                         "--out", str(tmp_path / "run")]) == 0

@@ -69,3 +69,21 @@ def test_log_dropout_rate_zero_mean_has_finite_gradient():
     loc = torch.tensor([0.0, 0.5], requires_grad=True)
     molchanov_kl(log_dropout_rate(loc, torch.tensor([0.1, 0.1]))).sum().backward()
     assert torch.isfinite(loc.grad).all()
+
+
+def test_bernoulli_support_kl_is_exact_and_finite_at_extreme_logits():
+    from pyro.distributions import Bernoulli
+
+    from pyrocomp.distributions import SupportIndicator
+
+    a = torch.tensor([-3.0, 0.5, 20.0, -100.0, 200.0, 40.0])
+    b = torch.tensor([1.0, -2.0, -9.2, 20.0, -200.0, -60.0])
+    got = torch.distributions.kl_divergence(Bernoulli(logits=a), SupportIndicator(logits=b))
+    a64, b64 = a.double(), b.double()
+    q1, q0 = torch.sigmoid(a64), torch.sigmoid(-a64)
+    nn_f = torch.nn.functional
+    exact = q1 * (nn_f.logsigmoid(a64) - nn_f.logsigmoid(b64)) + q0 * (nn_f.logsigmoid(-a64) - nn_f.logsigmoid(-b64))
+    assert torch.isfinite(got).all()
+    assert torch.allclose(got.double(), exact, rtol=1e-5, atol=1e-5)
+    assert torch.isinf(torch.distributions.kl_divergence(torch.distributions.Bernoulli(logits=a[3:5]),
+                                                         torch.distributions.Bernoulli(logits=b[3:5]))).any()

@@ -186,3 +186,26 @@ def test_export_when_a_single_unit_layer_is_unread():
     layers = prune_(net, x)
     assert torch.allclose(net(x), expected, atol=1e-6)
     assert [s.weights_kept for s in layers] == [0, 0, 0] and [s.macs_kept for s in layers] == [0, 0, 0]
+
+
+def test_a_network_with_a_recurrent_layer_fits_and_exports_as_its_masked_self():
+    from pyrocomp.infer import fit
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc0, self.lstm, self.fc = nn.Linear(4, 6), nn.LSTM(6, 8, batch_first=True), nn.Linear(8, 3)
+
+        def forward(self, x):
+            out, _ = self.lstm(torch.relu(self.fc0(x)))
+            return self.fc(out[:, -1])
+
+    torch.manual_seed(0)
+    model = BayesianNetwork(Net(), LogUniformPrior(), dataset_size=10)
+    guide = AutoCompressionGuide(model)
+    x, y = torch.randn(10, 5, 4), torch.randint(0, 3, (10,))
+    fit(model, guide, (x, y), epochs=3, batch_size=5, progress=False)
+    result = compress(model, guide, x[:2])
+    masked = model.to_plain({path: result.masks[path] * post.weight_mean for path, post in result.posteriors.items()})
+    assert torch.allclose(masked.eval()(x), result.network(x), atol=1e-5)
+    assert result.network.fc0.out_features == 6  # no unit is removed across the recurrent layer
