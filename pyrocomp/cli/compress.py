@@ -1,6 +1,7 @@
 """``pyrocomp compress``: pre-train (or load) a network, fit a prior, prune, fine-tune, report."""
 import json
 import math
+import sys
 import time
 from collections import namedtuple
 from pathlib import Path
@@ -113,8 +114,14 @@ def compress_command(args):
     checkpoint = checkpoint_path(args.out)
     if args.resume and not checkpoint.exists():
         raise UsageError(f"--resume: no checkpoint of an interrupted run at {str(checkpoint)!r}")
-    with run_directory(args.out, args.overwrite) as out:
-        summary = _compress_run(args, out, device, data, prior, elbo, elbo_name, net, checkpoint)
+    try:
+        with run_directory(args.out, args.overwrite) as out:
+            summary = _compress_run(args, out, device, data, prior, elbo, elbo_name, net, checkpoint)
+    except KeyboardInterrupt:
+        if checkpoint.exists():
+            print(f"interrupted; {args.out!r} is unchanged. The same command with --resume goes on from the last "
+                  f"epoch's checkpoint ({checkpoint})", file=sys.stderr)
+        raise
     checkpoint.unlink(missing_ok=True)  # the run is whole
     return summary
 

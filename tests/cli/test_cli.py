@@ -293,7 +293,7 @@ def test_a_diverging_fit_is_one_error_line_naming_what_went_non_finite(tmp_path,
     assert not (tmp_path / "run").exists()
 
 
-def test_an_interrupted_run_resumes_to_the_same_report(tmp_path, monkeypatch):
+def test_an_interrupted_run_resumes_to_the_same_report(tmp_path, monkeypatch, capsys):
     import importlib
 
     fitting = importlib.import_module("pyrocomp.infer.fit")  # the module, which the function's name hides
@@ -312,6 +312,7 @@ def test_an_interrupted_run_resumes_to_the_same_report(tmp_path, monkeypatch):
     monkeypatch.setattr(fitting, "kl_warmup", interrupt)
     with pytest.raises(KeyboardInterrupt):
         main(argv + ["--out", str(tmp_path / "run")])
+    assert "The same command with --resume goes on" in capsys.readouterr().err
     assert not (tmp_path / "run").exists() and (tmp_path / ".run.checkpoint.pt").exists()
     monkeypatch.setattr(fitting, "kl_warmup", original)
     assert main(argv + ["--out", str(tmp_path / "run"), "--resume"]) == 0
