@@ -343,13 +343,13 @@ class AutoCompressionGuide(AutoGuide):
         devices = [p.device for p in self.parameters() if p.device.type == "cuda"]
         size = sum(site["value"].numel() for site in self.prototype_trace.nodes.values() if site["type"] == "sample")
         chunk = max(1, min(num_samples, 2**22 // max(1, size))) if vectorize_particles else 1
+        leaves = {layer.weight_site for _, layer in self.model.bayesian_layers()}
         # the guide's distributions were validated when it was set up and fitted; summaries skip the checks
         with torch.random.fork_rng(devices=devices[:1]), pyro.validation_enabled(False):
             torch.manual_seed(seed)
             for start in range(0, num_samples, chunk):
                 draws = min(chunk, num_samples - start)
                 if vectorize_particles:
-                    leaves = {layer.weight_site for _, layer in self.model.bayesian_layers()}
                     with pyro.plate("_monte_carlo_draws", draws, dim=-1), _AtMean(leaves):
                         values = statistic(self.trace())
                     values = {key: value.expand((draws,) + value.shape[1:]).sum(0) for key, value in values.items()}
