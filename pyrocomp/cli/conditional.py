@@ -104,16 +104,10 @@ def _conditional_run(args, out, device, data, context, net):
         "files": {"hypernetwork": "hypernetwork.pt", "context_units": "context_units.png"},
     }
     table = _markdown(summary)
-    save_text(out / "report.json", json.dumps(summary, indent=2))
-    save_text(out / "report.md", table + "\n")
+    (out / "report.json").write_text(json.dumps(summary, indent=2))  # out is the run's own directory (run_directory)
+    (out / "report.md").write_text(table + "\n")
     print(table)
     return summary
-
-
-def save_text(path, text):
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def _markdown(summary):
