@@ -1,15 +1,17 @@
 r"""
-Physical removal of pruned units: a unit (neuron or channel) between two layers goes when
-it has no surviving incoming weight or no surviving outgoing weight; the tensors shrink with
-``index_select`` and the modules' sizes are updated, so the exported network is really smaller
-and faster. A unit whose incoming weights are all pruned outputs a constant; that constant is
-folded into the next layer's bias before the unit goes. The fold is exact into a linear layer
-and into an unpadded convolution; into a zero-padded convolution it is exact away from the
-padded border (the error reported for the exported network includes that difference).
+Physical removal of pruned units: a unit (neuron or channel) goes when no surviving weight reads it, or when
+nothing feeds it — every weight of every layer producing it is pruned; the tensors shrink and the modules' sizes
+are updated, so the exported network is really smaller and faster. A unit that nothing feeds carries a constant;
+that constant is folded into the biases of the layers that read it before the unit goes. The fold is exact into
+a linear layer and into an unpadded convolution; a zero-padded convolution's border sees the padding, not the
+constant, so a constant unit it reads goes only when the constant is zero (a pruned filter after BatchNorm and a
+ReLU often is), and stays otherwise. The exported network computes what the masked one does.
 
-The layer dependency is read from the execution order of a forward pass: consecutive
-``Linear`` / ``Conv2d`` layers separated only by parameter-free modules (activations, pooling,
-dropout, flatten) and BatchNorm are linked; a pair linked otherwise keeps all its units.
+Which units are one unit is read off the network's graph by Torch-Pruning's dependency graph
+(:class:`torch_pruning.DependencyGraph`): the output channels of every convolution and BatchNorm joined by a
+residual addition, the slices of a concatenation, the features a flattened channel becomes. A group whose units
+pass through a layer with parameters other than ``Linear``, ``Conv2d`` (ungrouped) and BatchNorm — a recurrent
+layer, a layer norm — keeps all its units; so do a network's outputs.
 """
 from dataclasses import dataclass
 from typing import Tuple
@@ -47,6 +49,7 @@ def _units_out(module):
 
 
 def _record(net, example_input):
+    """Execution order, the mean input of each feature (over examples and positions) and the output shapes."""
     order, inputs, outputs = [], {}, {}
     names = {m: n for n, m in net.named_modules()}
 
@@ -54,11 +57,11 @@ def _record(net, example_input):
         if module not in inputs:
             order.append(module)
             if not (args and torch.is_tensor(args[0]) and torch.is_tensor(output)):
-                # tuples in or out (a recurrent layer): recorded in the order only, a module no unit is removed across
-                inputs[module], outputs[module] = (None, None), None
+                # tuples in or out (a recurrent layer): recorded in the order only
+                inputs[module], outputs[module] = None, None
                 return
             x = args[0].detach()
-            inputs[module] = (x.shape, x.mean(0) if x.dim() == 2 else x.mean((0, 2, 3)) if x.dim() == 4 else None)
+            inputs[module] = x.mean(0) if x.dim() == 2 else x.mean((0, 2, 3)) if x.dim() == 4 else None
             outputs[module] = output.shape
 
     leaves = [m for m in net.modules() if not list(m.children())]
@@ -75,32 +78,14 @@ def _record(net, example_input):
     return order, inputs, outputs, names
 
 
-def _slice(module, index, dim_kind):
-    """Keep ``index`` of the module's inputs (``"in"``) or outputs (``"out"``)."""
-    with torch.no_grad():
-        if isinstance(module, SLICEABLE):
-            for key in ("weight", "bias"):
-                if getattr(module, key) is not None:
-                    setattr(module, key, nn.Parameter(getattr(module, key)[index].clone()))
-            for key in ("running_mean", "running_var"):
-                if getattr(module, key) is not None:
-                    setattr(module, key, getattr(module, key)[index].clone())
-            module.num_features = len(index)
-            return
-        dim = 1 if dim_kind == "in" else 0
-        module.weight = nn.Parameter(module.weight.index_select(dim, index).clone())
-        if dim_kind == "out" and module.bias is not None:
-            module.bias = nn.Parameter(module.bias[index].clone())
-        if isinstance(module, nn.Linear):
-            setattr(module, "in_features" if dim_kind == "in" else "out_features", len(index))
-        else:
-            setattr(module, "in_channels" if dim_kind == "in" else "out_channels", len(index))
-
-
 def _in_alive(module):
     if isinstance(module, nn.Conv2d) and module.groups != 1:
         return torch.ones(module.in_channels, dtype=torch.bool, device=module.weight.device)
     return module.weight.transpose(0, 1).flatten(1).ne(0).any(1)
+
+
+def _padded(module):
+    return isinstance(module, nn.Conv2d) and (module.padding == "same" or any(p != 0 for p in module.padding))
 
 
 def _macs(module, out_shape, in_units, out_units):
@@ -110,53 +95,114 @@ def _macs(module, out_shape, in_units, out_units):
     return out_units * (in_units // module.groups) * kh * kw * out_shape[-1] * out_shape[-2]
 
 
-def _links(order, layers):
-    """Consecutive prunable layers whose units can go: ``(prev, layer, modules between)``."""
-    out = []
-    for prev, layer in zip(layers, layers[1:]):
-        between = order[order.index(prev) + 1 : order.index(layer)]
-        if any(not isinstance(b, SLICEABLE) and any(True for _ in b.parameters(recurse=False)) for b in between):
-            continue
-        if isinstance(layer, nn.Conv2d) and layer.groups != 1 or isinstance(prev, nn.Conv2d) and prev.groups != 1:
-            continue
-        if _units_in(layer) % _units_out(prev):
-            continue
-        out.append((prev, layer, between))
-    return out
+def _dependency_graph(net, example_input):
+    import torch_pruning
+
+    training = net.training
+    try:
+        with torch.enable_grad():  # the graph is traced through autograd
+            net.eval()
+            return torch_pruning.DependencyGraph().build_dependency(net, example_inputs=example_input)
+    finally:
+        net.train(training)
 
 
-def _remove_dead_units(prev, layer, between, mean_input, emptied):
-    """Remove the units between ``prev`` and ``layer`` that nothing feeds or nothing reads; ``True`` if any went."""
-    n_out = _units_out(prev)
-    per_unit = _units_in(layer) // n_out  # features per channel after a flatten
-    used = _in_alive(layer).reshape(n_out, per_unit).any(1)
-    fed = prev.weight.flatten(1).ne(0).any(1)
-    # constants from units with no incoming weights go into the next bias
-    constant = used & ~fed
-    if bool(constant.any()):
-        value = mean_input.reshape(n_out, per_unit)
-        weight = layer.weight.reshape(layer.weight.shape[0], n_out, per_unit, -1).sum(-1)
-        shift = (weight * (value * constant[:, None])).sum((1, 2))
-        if layer.bias is None:
-            layer.bias = nn.Parameter(torch.zeros_like(shift))
-        layer.bias += shift
-    keep = (used & fed).nonzero().flatten()
-    if len(keep) == 0:  # everything pruned: keep one inert unit, as layers cannot be empty
-        emptied.add(prev)
-        keep = torch.zeros(1, dtype=torch.long, device=keep.device)
-        layer.weight.zero_()
-    changed = len(keep) < n_out
-    if changed:
-        feature_keep = (keep[:, None] * per_unit + torch.arange(per_unit, device=keep.device)).flatten()
-        _slice(prev, keep, "out")
-        for b in between:
-            if isinstance(b, SLICEABLE):
-                _slice(b, keep, "out")
-        _slice(layer, feature_keep, "in")
-    if prev in emptied and bool(prev.weight.ne(0).any()):  # the inert unit: nothing reads it
-        prev.weight.zero_()
-        changed = True
-    return changed
+class _Group:
+    """One Torch-Pruning group seen as units: who produces them, who reads them, where each item's indices go."""
+
+    def __init__(self, graph, group):
+        self.graph, self.group = graph, group
+        self.size = len(group[0].idxs)
+        self.producers, self.consumers, self.prunable = [], [], group[0].root_idxs is not None
+        for item in group:
+            module, handler = item.dep.target.module, item.dep.handler
+            if item.root_idxs is None or any(r is None for r in item.root_idxs):
+                self.prunable = False
+                continue
+            device = next(iter(self.group[0].dep.target.module.parameters())).device
+            index = torch.as_tensor(item.idxs, dtype=torch.long, device=device)
+            root = torch.as_tensor(item.root_idxs, dtype=torch.long, device=device)
+            if isinstance(module, PRUNABLE):
+                if isinstance(module, nn.Conv2d) and module.groups != 1:
+                    self.prunable = False
+                elif graph.is_out_channel_pruning_fn(handler):
+                    self.producers.append((module, index, root))
+                else:
+                    self.consumers.append((module, index, root))
+            elif isinstance(module, nn.Module) and not isinstance(module, SLICEABLE) and \
+                    any(True for _ in module.parameters(recurse=False)):
+                self.prunable = False  # a layer whose units we cannot read
+        self.prunable = self.prunable and bool(self.consumers)  # the network's outputs stay
+
+    def _per_unit(self, members, per_feature, reduce):
+        value = torch.full((self.size,), reduce == "amin", dtype=torch.bool, device=members[0][1].device)
+        for module, index, root in members:
+            value = value.scatter_reduce(0, root, per_feature(module)[index], reduce)
+        return value
+
+    def removable(self, mean_inputs):
+        """
+        Units nothing reads, and units nothing feeds whose constant folds exactly into every reader's bias (a
+        zero-padded convolution takes only a zero constant exactly: its border sees the padding), as bool vectors
+        over the group's units.
+        """
+        read = self._per_unit(self.consumers, _in_alive, "amax")
+        fed = ~self._per_unit(self.producers, lambda m: m.weight.flatten(1).eq(0).all(1), "amin") \
+            if self.producers else torch.ones_like(read)
+        exact = self._per_unit(self.consumers, lambda m: mean_inputs[m].eq(0) | (not _padded(m)), "amin")
+        return ~read, read & ~fed & exact
+
+    def fold(self, constant, mean_inputs):
+        """Add the constants the units ``constant`` carry into the biases of the layers that read them."""
+        for module, index, root in self.consumers:
+            features = index[constant[root]]
+            if len(features) == 0:
+                continue
+            weight = module.weight.index_select(1, features).flatten(2).sum(-1) if module.weight.dim() > 2 \
+                else module.weight.index_select(1, features)
+            shift = weight @ mean_inputs[module][features]
+            if module.bias is None:
+                module.bias = nn.Parameter(torch.zeros_like(shift))
+            module.bias += shift
+
+    def silence(self, unit):
+        """Zero every weight producing or reading ``unit``: the one inert unit left of a layer pruned whole."""
+        changed = False
+        for module, index, root in self.producers:
+            changed |= bool(module.weight[index[root == unit]].ne(0).any())
+            module.weight[index[root == unit]] = 0
+        for module, index, root in self.consumers:
+            changed |= bool(module.weight[:, index[root == unit]].ne(0).any())
+            module.weight[:, index[root == unit]] = 0
+        return changed
+
+    def prune(self, units):
+        root = self.group[0].dep
+        self.graph.get_pruning_group(root.target.module, root.handler, units.tolist()).prune()
+
+
+def _prune_once(net, graph, example_input, emptied):
+    """Prune the first group with removable units; ``True`` if the network changed."""
+    _, mean_inputs, _, _ = _record(net, example_input)
+    for group in graph.get_all_groups(root_module_types=PRUNABLE):
+        group = _Group(graph, group)
+        if not group.prunable:
+            continue
+        unread, constant = group.removable(mean_inputs)
+        remove = unread | constant
+        if not bool(remove.any()):
+            continue
+        group.fold(constant, mean_inputs)
+        silenced = False
+        if bool(remove.all()):  # everything pruned: keep one inert unit, as layers cannot be empty
+            remove[0] = False
+            silenced = group.silence(0)
+            emptied.update(m for m, _, _ in group.producers)
+        if bool(remove.any()):
+            group.prune(remove.nonzero().flatten())
+        if bool(remove.any()) or silenced:
+            return True
+    return False
 
 
 @torch.no_grad()
@@ -186,9 +232,10 @@ def select_outputs_(net, units):
 @torch.no_grad()
 def prune_(net, example_input):
     """
-    Remove, in place, the units of ``net`` that pruning has disconnected, until none is left:
-    removing a unit can leave the units that only it read, or that only fed it, disconnected
-    in turn.
+    Remove, in place, the units of ``net`` that pruning has disconnected, until none is left: removing a unit can
+    leave the units that only it read, or that only fed it, disconnected in turn. Works on any graph Torch-Pruning
+    traces: chains, residual additions (a ResNet's channels joined across its blocks go together),
+    concatenations, BatchNorm, pooling and flattening.
 
     :param torch.nn.Module net: a plain network whose pruned weights are zero.
     :param torch.Tensor example_input: a batch of inputs (sets spatial sizes and the constants
@@ -196,18 +243,18 @@ def prune_(net, example_input):
     :returns: one :class:`LayerStructure` per ``Linear`` / ``Conv2d`` layer, in execution order;
         a layer's kept inputs are the input features some kept weight reads.
     """
-    order, inputs, outputs, names = _record(net, example_input)
+    order, _, outputs, names = _record(net, example_input)
     layers = [m for m in order if isinstance(m, PRUNABLE)]
     dense = {m: dict(in_units=_units_in(m), out_units=_units_out(m), weights=m.weight.numel(),
                      macs=_macs(m, outputs[m], _units_in(m), _units_out(m))) for m in layers}
-    links, emptied = _links(order, layers), set()
-    changed = True
-    while changed:
-        changed = False
-        for prev, layer, between in links:
-            if _remove_dead_units(prev, layer, between, inputs[layer][1], emptied):
-                changed = True
-                _, inputs, _, _ = _record(net, example_input)  # the constants of the next links
+    graph, emptied = _dependency_graph(net, example_input), set()
+    while _prune_once(net, graph, example_input, emptied):
+        pass
+    return _structure(net, example_input, layers, dense, emptied, names)
+
+
+def _structure(net, example_input, layers, dense, emptied, names):
+    _, _, outputs, _ = _record(net, example_input)
     result = []
     for m in layers:
         i = dense[m]
