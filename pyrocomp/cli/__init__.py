@@ -81,7 +81,8 @@ def _list():
     for title, table in (("models", MODELS), ("priors", PRIORS), ("datasets", DATASETS), ("contexts", CONTEXTS)):
         print(f"{title}:")
         for name, entry in table.items():
-            print(f"  {name:14s} {entry.__doc__.strip().splitlines()[0].rstrip(':')}")
+            summary = (entry.__doc__ or "").strip().splitlines() or [""]  # a user's entry may have no docstring
+            print(f"  {name:14s} {summary[0].rstrip(':')}")
     print("elbos:")
     for name, entry in ELBOS.items():
         print(f"  {name:14s} {entry.elbo_type.__name__}: {entry.description}")

@@ -15,6 +15,7 @@ from .criteria import (
 )
 from .default_criteria import default_criterion, register_criterion
 from .export import LayerStructure, prune_, select_outputs_
+from .kernels import CroppedConv2d, apply_conv_geometry_, conv_geometry, crop_window, shrink_kernel, shrink_kernels_
 from .io import (load_compressed, load_hypernetwork, resize_to_state_dict_, save_atomic, save_compressed,
                  save_hypernetwork)
 from .mixing_weights import mixing_weights
@@ -24,6 +25,12 @@ from .layer_posterior import LayerPosterior, summarize
 from .report import CompressionReport, LayerReport
 
 __all__ = [
+    "CroppedConv2d",
+    "apply_conv_geometry_",
+    "conv_geometry",
+    "crop_window",
+    "shrink_kernel",
+    "shrink_kernels_",
     "ScaleSitesLogAlphaThreshold",
     "load_hypernetwork",
     "save_atomic",

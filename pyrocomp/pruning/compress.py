@@ -108,7 +108,8 @@ def _compress(model, guide, example_input, criterion, posteriors, elbo, prune_ou
             alive = masks[s.name] & (weights[s.name] != 0)
             bits, clusters = bit_precision(post.weight_mean, post.weight_variance, alive), weight_clusters(alive)
         rows.append(LayerReport(s.name, s.kind, s.weights, s.weights_kept, s.in_units, s.in_kept, s.out_units,
-                                s.out_kept, bits if s.weights_kept else 0, s.macs, s.macs_kept, s.width, clusters))
+                                s.out_kept, bits if s.weights_kept else 0, s.macs, s.macs_kept, s.width, clusters,
+                                s.kernel))
     result = Compression(network=network, masks=masks, posteriors=posteriors, report=CompressionReport(rows))
     return result if outputs is None else _select_outputs(result, outputs)
 

@@ -14,10 +14,12 @@ pass through a layer with parameters other than ``Linear``, ``Conv2d`` (ungroupe
 layer, a layer norm — keeps all its units; so do a network's outputs.
 """
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import nn
+
+from .kernels import shrink_kernels_
 
 PRUNABLE = (nn.Linear, nn.Conv2d)
 SLICEABLE = (nn.BatchNorm1d, nn.BatchNorm2d)
@@ -38,6 +40,7 @@ class LayerStructure:
     macs: int
     macs_kept: int
     width: Tuple[int, int]
+    kernel: Optional[Tuple[Tuple[int, int], Tuple[int, int]]] = None
 
 
 def _units_in(module):
@@ -235,38 +238,39 @@ def prune_(net, example_input):
     Remove, in place, the units of ``net`` that pruning has disconnected, until none is left: removing a unit can
     leave the units that only it read, or that only fed it, disconnected in turn. Works on any graph Torch-Pruning
     traces: chains, residual additions (a ResNet's channels joined across its blocks go together),
-    concatenations, BatchNorm, pooling and flattening.
+    concatenations, BatchNorm, pooling and flattening. Then every convolution's kernel is cropped to the window
+    its kept weights occupy (:func:`~pyrocomp.pruning.shrink_kernels_`, paper 001 Fig. 8).
 
     :param torch.nn.Module net: a plain network whose pruned weights are zero.
     :param torch.Tensor example_input: a batch of inputs (sets spatial sizes and the constants
         folded into biases).
     :returns: one :class:`LayerStructure` per ``Linear`` / ``Conv2d`` layer, in execution order;
-        a layer's kept inputs are the input features some kept weight reads.
+        a layer's kept inputs are the input features some kept weight reads; a convolution's ``kernel`` is its
+        kernel size before and after cropping.
     """
     order, _, outputs, names = _record(net, example_input)
-    layers = [m for m in order if isinstance(m, PRUNABLE)]
-    dense = {m: dict(in_units=_units_in(m), out_units=_units_out(m), weights=m.weight.numel(),
-                     macs=_macs(m, outputs[m], _units_in(m), _units_out(m))) for m in layers}
+    dense = {names[m]: dict(in_units=_units_in(m), out_units=_units_out(m), weights=m.weight.numel(),
+                            macs=_macs(m, outputs[m], _units_in(m), _units_out(m)))
+             for m in order if isinstance(m, PRUNABLE)}
     graph, emptied = _dependency_graph(net, example_input), set()
     while _prune_once(net, graph, example_input, emptied):
         pass
-    return _structure(net, example_input, layers, dense, emptied, names)
-
-
-def _structure(net, example_input, layers, dense, emptied, names):
+    emptied = {names[m] for m in emptied}
+    kernels = shrink_kernels_(net)
     _, _, outputs, _ = _record(net, example_input)
     result = []
-    for m in layers:
-        i = dense[m]
+    for name, i in dense.items():
+        m = net.get_submodule(name)
         in_kept = int(_in_alive(m).sum())
-        out_kept = 0 if m in emptied else _units_out(m)
+        out_kept = 0 if name in emptied else _units_out(m)
         result.append(
             LayerStructure(
-                name=names[m], kind=type(m).__name__, in_units=i["in_units"], out_units=i["out_units"],
+                name=name, kind=type(m).__name__, in_units=i["in_units"], out_units=i["out_units"],
                 in_kept=in_kept, out_kept=out_kept, weights=i["weights"],
                 weights_kept=int(m.weight.ne(0).sum()), macs=i["macs"],
                 macs_kept=_macs(m, outputs[m], in_kept, out_kept),
                 width=(i["out_units"], out_kept) if isinstance(m, nn.Conv2d) else (i["in_units"], in_kept),
+                kernel=kernels.get(name),
             )
         )
     return result

@@ -5,16 +5,20 @@ from torch import nn
 
 from pyrocomp.util import own_param_store_names, save_atomic
 
+from .kernels import apply_conv_geometry_, conv_geometry
+
 
 def save_compressed(path, network, masks, **metadata):
     """
-    Save a pruned network's state dict, its masks and ``metadata`` (plain values) to ``path``
-    atomically: a file is written next to it, flushed and renamed, so an existing file is never
-    lost or left half-written. Readable with ``torch.load(path, weights_only=True)``.
+    Save a pruned network's state dict, its masks, its convolutions' kernel sizes and paddings (cropped kernels,
+    :func:`~pyrocomp.pruning.shrink_kernels_`) and ``metadata`` (plain values) to ``path`` atomically: a file is
+    written next to it, flushed and renamed, so an existing file is never lost or left half-written. Readable with
+    ``torch.load(path, weights_only=True)``.
     """
     payload = {
         "state_dict": {k: v.detach().cpu() for k, v in network.state_dict().items()},
         "masks": {k: v.detach().cpu() for k, v in masks.items()},
+        "convolutions": {path: conv_geometry(m) for path, m in network.named_modules() if isinstance(m, nn.Conv2d)},
         "metadata": metadata,
     }
     save_atomic(path, payload)
@@ -84,6 +88,7 @@ def load_compressed(path, net, map_location="cpu"):
     _check_fits(net, payload["state_dict"], path)
     backup = copy.deepcopy(net.__dict__)
     try:
+        apply_conv_geometry_(net, payload.get("convolutions", {}))
         resize_to_state_dict_(net, payload["state_dict"])
     except BaseException:
         net.__dict__.update(backup)  # the target is left as it was

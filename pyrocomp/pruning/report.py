@@ -7,7 +7,8 @@ class LayerReport:
     """
     One layer of a :class:`CompressionReport`; ``macs`` are multiply-accumulates per example, ``width`` is
     the ``(dense, kept)`` width of the layer in the architecture string (Bayesian Compression's convention:
-    output channels of a convolution, input features of a linear layer).
+    output channels of a convolution, input features of a linear layer), ``kernel`` a convolution's kernel size
+    before and after cropping (:func:`~pyrocomp.pruning.shrink_kernels_`).
     """
 
     name: str
@@ -23,6 +24,7 @@ class LayerReport:
     macs_kept: int
     width: Tuple[int, int]
     clusters: List[tuple] = field(default_factory=list)
+    kernel: Optional[Tuple[Tuple[int, int], Tuple[int, int]]] = None
 
 
 @dataclass
@@ -107,13 +109,14 @@ class CompressionReport:
     def to_markdown(self):
         """Per-layer and total table in Markdown."""
         rows = [
-            "| layer | kind | kept / total weights | in kept | out kept | bits | MACs kept / dense |",
-            "|---|---|---|---|---|---|---|",
+            "| layer | kind | kept / total weights | in kept | out kept | kernel | bits | MACs kept / dense |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for r in self.layers:
+            kernel = "" if r.kernel is None else "{}x{} -> {}x{}".format(*r.kernel[0], *r.kernel[1])
             rows.append(
                 f"| {r.name} | {r.kind} | {r.weights_kept:,} / {r.weights:,} | {r.in_kept}/{r.in_units} "
-                f"| {r.out_kept}/{r.out_units} | {r.bits} | {r.macs_kept:,} / {r.macs:,} |"
+                f"| {r.out_kept}/{r.out_units} | {kernel} | {r.bits} | {r.macs_kept:,} / {r.macs:,} |"
             )
         error = "n/a" if self.error is None else f"{100 * self.error:.2f} %"
         rows += [

@@ -48,7 +48,7 @@ def _check_reload(out, model, input_shape, dataset, masks_expected):
     assert metadata["architecture"] == report["compressed"]["architecture"]
     assert {name: tuple(mask.shape) for name, mask in masks.items()} == masks_expected
     payload = torch.load(out / "compressed.pt", weights_only=True)
-    assert set(payload) == {"state_dict", "masks", "metadata"}
+    assert set(payload) == {"state_dict", "masks", "convolutions", "metadata"}
 
 
 def test_compress_end_to_end(run):
