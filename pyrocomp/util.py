@@ -27,20 +27,25 @@ def require(module, extra):
 FLOAT32_MAX = 3.4028234663852886e38
 
 
-def save_atomic(path, payload):
-    """``torch.save`` ``payload`` to ``path`` atomically: a file is written next to it, flushed and renamed, so an
-    existing file is never lost or left half-written."""
+def write_atomic(path, write):
+    """Call ``write(file)`` on a file next to ``path``, flush it and rename it to ``path``: an existing file is never
+    lost or left half-written."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save_atomic(path, payload):
+    """``torch.save`` ``payload`` to ``path`` atomically (:func:`write_atomic`)."""
+    write_atomic(path, lambda f: torch.save(payload, f))
 
 
 def finite(name, value):

@@ -1,4 +1,4 @@
-from .bits import bit_precision
+from .bits import bit_precision, exponent_bits, significand_bits
 from .calibration import Calibration, calibrate, choose_sparsest, monotone_errors
 from .clusters import weight_clusters
 from .compress import Compression, compress
@@ -18,6 +18,8 @@ from .export import LayerStructure, prune_, select_outputs_
 from .kernels import CroppedConv2d, apply_conv_geometry_, conv_geometry, crop_window, shrink_kernel, shrink_kernels_
 from .io import (load_compressed, load_hypernetwork, resize_to_state_dict_, save_atomic, save_compressed,
                  save_hypernetwork)
+from .quantize import (QuantizedLayer, decode_positions, encode_positions, load_quantized, pack_bits, quantize,
+                       save_quantized, unpack_bits)
 from .mixing_weights import mixing_weights
 from .pruning_monitor import PruningMonitor
 from .reinitialize import reinitialize_
@@ -25,6 +27,16 @@ from .layer_posterior import LayerPosterior, summarize
 from .report import CompressionReport, LayerReport
 
 __all__ = [
+    "QuantizedLayer",
+    "decode_positions",
+    "encode_positions",
+    "exponent_bits",
+    "load_quantized",
+    "pack_bits",
+    "quantize",
+    "save_quantized",
+    "significand_bits",
+    "unpack_bits",
     "CroppedConv2d",
     "apply_conv_geometry_",
     "conv_geometry",

@@ -25,17 +25,43 @@ def bit_precision(mean, variance, mask):
     :rtype: int
     :raises ValueError: when a kept weight's mean or variance is NaN.
     """
-    kept = mean[mask].double()
-    var = variance.expand_as(mean)[mask].double()
+    significand = significand_bits(mean, variance, mask)
+    if significand is None:
+        return 0
+    return 1 + significand + exponent_bits(mean[mask & (mean != 0)])
+
+
+def significand_bits(mean, variance, mask):
+    """
+    The significand bits :math:`t` of :func:`bit_precision`: enough that no kept weight is rounded by more than
+    its posterior standard deviation, at most the weights' dtype's.
+
+    :returns: ``t``, or ``None`` when no nonzero weight is kept.
+    :raises ValueError: when a kept weight's mean or variance is NaN.
+    """
+    kept = mean.detach()[mask].double()
+    var = variance.detach().expand_as(mean)[mask].double()
     if bool(torch.isnan(kept).any() | torch.isnan(var).any()):
         raise ValueError("Expected the kept weights' posterior means and variances to be numbers but some are NaN")
     nonzero = kept != 0
     mu, sigma = kept[nonzero].abs(), var[nonzero].clamp_min(0).sqrt()
     if mu.numel() == 0:
-        return 0
+        return None
     digits = round(-math.log2(torch.finfo(mean.dtype).eps))  # the dtype's significand bits
     ratio = float((mu / sigma).max())  # inf where a variance is 0
-    significand = 0 if ratio <= 1 else digits if math.isinf(ratio) else min(digits, math.ceil(math.log2(ratio)))
-    exponent_range = math.floor(math.log2(float(mu.max()))) - math.floor(math.log2(float(mu.min())))
-    exponent = math.ceil(math.log2(exponent_range + 1))
-    return 1 + significand + exponent
+    return 0 if ratio <= 1 else digits if math.isinf(ratio) else min(digits, math.ceil(math.log2(ratio)))
+
+
+def exponent_bits(weights):
+    r"""
+    The exponent bits :math:`e` of :func:`bit_precision` that span the binary exponents of ``weights`` (nonzero):
+    :math:`\lceil \log_2 (\lfloor\log_2 \max|w|\rfloor - \lfloor\log_2 \min|w|\rfloor + 1) \rceil`.
+    """
+    low, high = exponent_range(weights)
+    return math.ceil(math.log2(high - low + 1))
+
+
+def exponent_range(weights):
+    r"""The smallest and largest binary exponent :math:`\lfloor \log_2 |w| \rfloor` of nonzero ``weights``."""
+    magnitude = weights.detach().abs().double()
+    return math.floor(math.log2(float(magnitude.min()))), math.floor(math.log2(float(magnitude.max())))

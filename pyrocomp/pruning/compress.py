@@ -7,7 +7,7 @@ from torch import nn
 
 from pyrocomp.nn import BayesianLayer, CategoricalLikelihood
 
-from .bits import bit_precision
+from .bits import bit_precision, significand_bits
 from .clusters import weight_clusters
 from .criteria import PruningCriterion
 from .default_criteria import default_criterion
@@ -103,13 +103,14 @@ def _compress(model, guide, example_input, criterion, posteriors, elbo, prune_ou
     rows = []
     for s in prune_(network, example_input):
         post = posteriors.get(s.name)
-        bits, clusters = 32, []
+        bits, clusters, significand = 32, [], None
         if post is not None:
             alive = masks[s.name] & (weights[s.name] != 0)
             bits, clusters = bit_precision(post.weight_mean, post.weight_variance, alive), weight_clusters(alive)
+            significand = significand_bits(post.weight_mean, post.weight_variance, alive)
         rows.append(LayerReport(s.name, s.kind, s.weights, s.weights_kept, s.in_units, s.in_kept, s.out_units,
                                 s.out_kept, bits if s.weights_kept else 0, s.macs, s.macs_kept, s.width, clusters,
-                                s.kernel))
+                                s.kernel, significand))
     result = Compression(network=network, masks=masks, posteriors=posteriors, report=CompressionReport(rows))
     return result if outputs is None else _select_outputs(result, outputs)
 

@@ -8,7 +8,8 @@ class LayerReport:
     One layer of a :class:`CompressionReport`; ``macs`` are multiply-accumulates per example, ``width`` is
     the ``(dense, kept)`` width of the layer in the architecture string (Bayesian Compression's convention:
     output channels of a convolution, input features of a linear layer), ``kernel`` a convolution's kernel size
-    before and after cropping (:func:`~pyrocomp.pruning.shrink_kernels_`).
+    before and after cropping (:func:`~pyrocomp.pruning.shrink_kernels_`), ``significand`` the significand bits of
+    the posterior's precision (:func:`~pyrocomp.pruning.significand_bits`; ``None`` for a layer without a prior).
     """
 
     name: str
@@ -25,6 +26,7 @@ class LayerReport:
     width: Tuple[int, int]
     clusters: List[tuple] = field(default_factory=list)
     kernel: Optional[Tuple[Tuple[int, int], Tuple[int, int]]] = None
+    significand: Optional[int] = None
 
 
 @dataclass
