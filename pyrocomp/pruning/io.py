@@ -1,4 +1,5 @@
 import copy
+import pickle
 
 import torch
 from torch import nn
@@ -83,8 +84,14 @@ def load_compressed(path, net, map_location="cpu"):
     architecture, resized in place).
 
     :returns: ``(net, masks, metadata)``.
+    :raises ValueError: when the file is not a whole such file or does not fit ``net``.
     """
-    payload = torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+        payload["state_dict"], payload["masks"], payload["metadata"]
+    except (RuntimeError, EOFError, pickle.UnpicklingError, KeyError, TypeError) as error:
+        raise ValueError(f"{str(path)!r} is not a whole compressed network file: {str(error).splitlines()[0]}") \
+            from None
     _check_fits(net, payload["state_dict"], path)
     backup = copy.deepcopy(net.__dict__)
     try:
