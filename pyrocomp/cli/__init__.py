@@ -1,5 +1,6 @@
 """
-The ``pyrocomp`` command: ``pyrocomp compress ...`` and ``pyrocomp list``.
+The ``pyrocomp`` command: ``pyrocomp compress ...``, ``pyrocomp conditional ...``, ``pyrocomp export RUN_DIR`` and
+``pyrocomp list``.
 """
 import sys
 
@@ -11,7 +12,7 @@ from pyrocomp.priors import PRIORS
 
 from .arguments import (Parser, UsageError, choice, finite_float, fraction, non_negative_int, percentage_points,
                         positive_float, positive_int, seed)
-from . import conditional
+from . import conditional, export
 from .compress import ELBOS, compress_command
 from .prior_options import PRIOR_OPTIONS, PriorOptions, prior_options, register_prior_options
 
@@ -57,6 +58,9 @@ def build_parser():
                                            "network for every context of a kind, each in one pass")
     _shared_arguments(h, out="runs/conditional")
     conditional.add_arguments(h, choice, positive_int, positive_float)
+    e = sub.add_parser("export", help="write a compressed run's network as pt, TorchScript or ONNX, optionally "
+                                      "quantised to its posterior's precision, and check the file on the test data")
+    export.add_arguments(e)
     return parser
 
 
@@ -96,6 +100,8 @@ def main(argv=None):
             _list()
         elif args.command == "conditional":
             conditional.conditional_command(args)
+        elif args.command == "export":
+            export.export_command(args)
         else:
             compress_command(args)
     except (UsageError, DataError, FloatingPointError) as error:  # bad input, or hyper-parameters that diverge

@@ -152,7 +152,9 @@ def _compress_run(args, out, device, data, prior, elbo, elbo_name, net, checkpoi
     report = result.report
 
     save_compressed(out / "compressed.pt", result.network, result.masks, model=args.model, dataset=args.dataset,
-                    prior=args.prior, error=report.error, architecture=report.architecture)
+                    prior=args.prior, error=report.error, architecture=report.architecture,
+                    significand={r.name: r.significand for r in report.layers if r.significand is not None},
+                    bits={r.name: r.bits for r in report.layers})
     plot_masks(result.masks, out / "kept_weights.png", title=f"{args.model} / {args.prior} / {args.dataset}")
     plot_history(history, out / "training.png")
     files = {"compressed": "compressed.pt", "kept_weights": "kept_weights.png", "training": "training.png"}
