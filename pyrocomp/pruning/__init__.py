@@ -17,6 +17,7 @@ from .default_criteria import default_criterion, register_criterion
 from .export import LayerStructure, prune_, select_outputs_
 from .kernels import CroppedConv2d, apply_conv_geometry_, conv_geometry, crop_window, shrink_kernel, shrink_kernels_
 from .formats import EXPORT_FORMATS, ExportFormat, export_format, export_network, register_format
+from .sparse_execution import SparseLinear, choose_execution_, measure
 from .io import (load_compressed, load_hypernetwork, resize_to_state_dict_, save_atomic, save_compressed,
                  save_hypernetwork)
 from .quantize import (QuantizedLayer, decode_positions, encode_positions, load_quantized, pack_bits, quantize,
@@ -28,6 +29,9 @@ from .layer_posterior import LayerPosterior, summarize
 from .report import CompressionReport, LayerReport
 
 __all__ = [
+    "SparseLinear",
+    "choose_execution_",
+    "measure",
     "EXPORT_FORMATS",
     "ExportFormat",
     "export_format",
