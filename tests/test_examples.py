@@ -12,6 +12,8 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 TINY = {
     "custom_prior.py": (["--epochs", "1"], ["dense error", "| layer | kind |", "architecture 64-100 -> "]),
     "breast_cancer_mixture.py": (["--epochs", "2"], ["dense:", "compressed:", "layer 1: horseshoe"]),
+    "deploy.py": (["--epochs", "1", "--pretrain-epochs", "1"],
+                  ["| dense onnx |", "| compressed onnx int8 |", "| compressed, packed at the posterior's bits |"]),
     "conditional_classes.py": (["--dataset", "digits", "--epochs", "1", "--pretrain-epochs", "1"],
                                ["| classes | dense error % |", "| 3+4 |", "| 9+0 |"]),
 }

@@ -108,12 +108,20 @@ class ScaleSitesLogAlphaThreshold(PruningCriterion):
 
 
 class AllOf(PruningCriterion):
-    """Keep a weight only when every criterion keeps it."""
+    """Keep a weight only when every criterion keeps it. Its threshold, which
+    :func:`~pyrocomp.pruning.calibrate` tunes, is the first criterion's; the others stay as given."""
 
     def __init__(self, *criteria):
         if not criteria or not all(isinstance(c, PruningCriterion) for c in criteria):
             raise TypeError(f"Expected one or more PruningCriterion but got {criteria!r}")
         self.criteria = criteria
+
+    @property
+    def grid(self):
+        return self.criteria[0].grid
+
+    def with_threshold(self, threshold):
+        return AllOf(self.criteria[0].with_threshold(threshold), *self.criteria[1:])
 
     def keep(self, posterior):
         masks = [c.keep(posterior) for c in self.criteria]

@@ -165,6 +165,14 @@ def test_mixture_on_breast_cancer_reports_mixing_weights(tmp_path, form):
         assert f"- layer {path}: " + ", ".join(f"{name} {w:.2f}" for name, w in layer.items()) in text
 
 
+def test_calibrated_group_prior_tunes_its_group_threshold(tmp_path):
+    out = tmp_path / "run"
+    assert main(["compress", "--model", "lenet300", "--prior", "group-nj", "--dataset", "digits", "--pretrain-epochs",
+                 "1", "--epochs", "1", "--calibrate", "1", "--out", str(out), "--quiet"]) == 0
+    criterion = json.loads((out / "report.json").read_text())["calibration"]["criterion"]
+    assert criterion.startswith("AllOf(criteria=(ScaleLogAlphaThreshold(")
+
+
 def test_calibrated_taylor_ard_on_breast_cancer(tmp_path):
     status = main(["compress", "--model", "lenet300", "--prior", "ard", "--dataset", "breast-cancer", "--elbo", "taylor",
                    "--second-moment", "exact", "--pretrain-epochs", "5", "--epochs", "3", "--calibrate", "1",

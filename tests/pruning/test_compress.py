@@ -209,3 +209,11 @@ def test_a_network_with_a_recurrent_layer_fits_and_exports_as_its_masked_self():
     masked = model.to_plain({path: result.masks[path] * post.weight_mean for path, post in result.posteriors.items()})
     assert torch.allclose(masked.eval()(x), result.network(x), atol=1e-5)
     assert result.network.fc0.out_features == 6  # no unit is removed across the recurrent layer
+
+
+def test_all_of_sweeps_its_first_criterion_and_keeps_the_others():
+    both = AllOf(ScaleLogAlphaThreshold(-1.0), LogAlphaThreshold(3.0))
+    swept = both.sweep()
+    assert [c.criteria[0].threshold for c in swept] == list(ScaleLogAlphaThreshold.grid)
+    assert all(c.criteria[1].threshold == 3.0 and isinstance(c, AllOf) for c in swept)
+    assert both.with_threshold(-2.0).criteria[0].threshold == -2.0 and both.criteria[0].threshold == -1.0
