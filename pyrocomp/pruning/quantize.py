@@ -8,11 +8,11 @@ exponents, so :math:`1 + t + e` bits per kept weight — the :func:`~pyrocomp.pr
 A weight :math:`w = \pm (1 + f) 2^E` is rounded to the nearest :math:`\pm (1 + q 2^{-t}) 2^E`, an error of at most
 :math:`2^{E - t - 1} \le |w| 2^{-t-1}`, half a posterior standard deviation when :math:`2^t \ge |\mu| / \sigma`.
 
-The file is a `safetensors <https://huggingface.co/docs/safetensors>`_ file: per layer, the weights' codes
-(sign, exponent, significand) packed bit by bit, the positions of the kept weights inside the physically pruned
-tensor (none when all are kept, a bitmask, or fixed-width gaps with skip codes — whichever is smaller, as Deep
-Compression stores its sparse layers), and every other tensor (biases, BatchNorm) in float32; the layout in its
-JSON metadata.
+The file is a `safetensors <https://huggingface.co/docs/safetensors>`_ file holding one byte tensor: per layer,
+the weights' codes (sign, exponent, significand) packed bit by bit, the positions of the kept weights inside the
+physically pruned tensor (none when all are kept, a bitmask, or fixed-width gaps with skip codes — whichever is
+smaller, as Deep Compression stores its sparse layers), and every other tensor (biases, BatchNorm) in float32;
+where each lies, in its JSON metadata.
 """
 import json
 import math
@@ -168,21 +168,29 @@ def save_quantized(path, network, significand, **metadata):
         if not isinstance(modules.get(name), (nn.Linear, nn.Conv2d)):
             raise ValueError(f"Expected {name!r} to be a Linear or Conv2d layer of the network")
         _check_significand(t)
-    tensors, layout, layers = {}, {}, []
+    parts, layout, layers = [], {}, []
+
+    def add(array):  # the array's bytes appended to the file's one byte blob: (offset, length)
+        data = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+        parts.append(data)
+        return [sum(p.nbytes for p in parts[:-1]), data.nbytes]
+
     for key, value in network.state_dict().items():
         layer = key.rpartition(".")[0]
         if key.endswith("weight") and layer in significand:
             entry, packed = _pack_layer(value, significand[layer])
-            layout[key] = entry
-            tensors.update({f"{key}.{part}": data for part, data in packed.items()})
+            entry.update(values=add(packed["values"]), positions_data=add(packed["positions"]))
             layers.append(QuantizedLayer(layer, entry["count"], entry["significand"], entry["exponent"],
                                          entry["positions"], packed["values"].nbytes, packed["positions"].nbytes))
         else:
-            tensors[key] = value.detach().cpu().float().numpy() if value.is_floating_point() else \
-                value.detach().cpu().numpy()
+            array = value.detach().cpu()
+            array = (array.float() if array.is_floating_point() else array).numpy()
+            entry = {"shape": list(array.shape), "dtype": str(array.dtype), "data": add(array)}
+        layout[key] = entry
     header = {"format": FORMAT, "layout": layout, "metadata": metadata,
               "convolutions": {p: conv_geometry(m) for p, m in modules.items() if isinstance(m, nn.Conv2d)}}
-    data = save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata={"pyrocomp": json.dumps(header)})
+    blob = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint8)
+    data = save({"data": blob}, metadata={"pyrocomp": json.dumps(header, separators=(",", ":"))})
     write_atomic(path, lambda f: f.write(data))
     return layers
 
@@ -221,10 +229,21 @@ def load_quantized(path, net, map_location="cpu"):
         raise ValueError(f"{str(path)!r} is not a whole quantised network file: {error}") from None
     if header.get("format") != FORMAT:
         raise ValueError(f"{str(path)!r} has format {header.get('format')!r}, expected {FORMAT!r}")
-    layout = header["layout"]
-    state = {key: _unpack_layer(entry, tensors[f"{key}.values"], tensors[f"{key}.positions"])
-             for key, entry in layout.items()}
-    state.update({k: torch.from_numpy(v.copy()) for k, v in tensors.items() if k.rpartition(".")[0] not in layout})
+    blob = tensors.get("data", np.zeros(0, dtype=np.uint8))
+
+    def part(span):
+        offset, length = span
+        if offset + length > blob.nbytes:
+            raise ValueError(f"{str(path)!r} is not a whole quantised network file: a tensor lies past its end")
+        return blob[offset:offset + length]
+
+    state = {}
+    for key, entry in header["layout"].items():
+        if "significand" in entry:
+            state[key] = _unpack_layer(entry, part(entry["values"]), part(entry["positions_data"]))
+        else:
+            array = part(entry["data"]).view(np.dtype(entry["dtype"])).reshape(entry["shape"])
+            state[key] = torch.from_numpy(array.copy())
     apply_conv_geometry_(net, header["convolutions"])
     resize_to_state_dict_(net, {k: v.to(map_location) for k, v in state.items()})
     return net.eval(), header["metadata"]
