@@ -8,6 +8,7 @@ from pyrocomp.priors import LogUniformPrior
 from pyrocomp.pruning import (
     AllOf,
     LogAlphaThreshold,
+    PruningCriterion,
     SupportThreshold,
     calibrate,
     choose_sparsest,
@@ -76,8 +77,16 @@ def test_with_threshold_and_bad_arguments():
     assert isinstance(c, SupportThreshold) and c.threshold == 0.9
     with pytest.raises(ValueError, match="1.5"):
         SupportThreshold(0.5).with_threshold(1.5)
+    assert AllOf(LogAlphaThreshold(), SupportThreshold()).with_threshold(1.0).criteria[0].threshold == 1.0
+
+    class KeepAll(PruningCriterion):
+        def keep(self, posterior):
+            return torch.ones_like(posterior.weight_mean, dtype=torch.bool)
+
     with pytest.raises(TypeError, match="no threshold"):
-        AllOf(LogAlphaThreshold()).with_threshold(1.0)
+        AllOf(KeepAll(), LogAlphaThreshold()).with_threshold(1.0)
+    with pytest.raises(TypeError, match="no grid"):
+        AllOf(KeepAll()).sweep()
     assert [c.threshold for c in LogAlphaThreshold().sweep()] == list(LogAlphaThreshold.grid)
     bnn, guide, data = _teacher_posterior()
     with pytest.raises(ValueError, match="at least one"):
