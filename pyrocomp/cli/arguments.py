@@ -34,6 +34,18 @@ def non_negative_int(text):
     return value
 
 
+def int_in(low, high, what):
+    """An argument type accepting an integer in ``low..high``."""
+
+    def parse(text):
+        value = int(text) if text.lstrip("-").isdigit() else None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {what}, an integer in {low}..{high}, but got {text!r}")
+        return value
+
+    return parse
+
+
 def seed(text):
     value = int(text) if text.lstrip("-").isdigit() else None
     if value is None or not 0 <= value < 2**32:

@@ -7,10 +7,13 @@ import torch
 
 from pyrocomp.data import load_dataset
 from pyrocomp.models import build_model
-from pyrocomp.pruning import EXPORT_FORMATS, export_format, export_network, load_compressed
+from pyrocomp.pruning import EXPORT_FORMATS, exponent_bits, export_format, export_network, load_compressed, quantize
 from pyrocomp.util import write_atomic
 
-from .arguments import UsageError, choice
+from .arguments import UsageError, choice, int_in
+
+
+bits_per_weight = int_in(2, 32, "bits per weight")
 
 
 def add_arguments(p):
@@ -21,6 +24,9 @@ def add_arguments(p):
     p.add_argument("--quantize", action="store_true",
                    help="store the weights at the precision their posterior asks for: " + "; ".join(
                        f"{name}: {fmt.quantizes}" for name, fmt in EXPORT_FORMATS.items() if fmt.quantizes))
+    p.add_argument("--max-bits", type=bits_per_weight, default=None,
+                   help="with --quantize: at most this many bits per weight in any layer (2..32), fewer significand "
+                        "bits than the posterior asks for where it asks for more")
     p.add_argument("--out", default=None, help="the file to write (default: RUN_DIR/network.<format's suffix>)")
     p.add_argument("--data-dir", default=None, help="directory of the torchvision data sets")
 
@@ -37,6 +43,21 @@ def _read_run(run_dir):
         return json.loads(report.read_text()), compressed
     except json.JSONDecodeError as error:
         raise UsageError(f"{str(report)!r} is not a whole report: {error}") from None
+
+
+def _cap_bits(net, significand, max_bits):
+    """Significand bits per layer with no layer above ``max_bits`` per weight, and the bits per weight that gives."""
+    capped, bits = {}, {}
+    for name, t in significand.items():
+        weight = net.get_submodule(name).weight.detach()
+        kept = weight[weight != 0]
+        exponent = exponent_bits(quantize(kept, t)) if kept.numel() else 0
+        if 1 + exponent >= max_bits:
+            raise UsageError(f"--max-bits {max_bits}: layer {name!r} needs {1 + exponent} bits for its sign and "
+                             f"exponents alone; expected at least {2 + exponent}")
+        capped[name] = min(t, max_bits - 1 - exponent)
+        bits[name] = 1 + capped[name] + (exponent_bits(quantize(kept, capped[name])) if kept.numel() else 0)
+    return capped, bits
 
 
 def export_command(args):
@@ -61,6 +82,10 @@ def export_command(args):
         if significand is None:
             raise UsageError(f"{str(compressed)!r} holds no posterior precision per layer; re-run pyrocomp compress")
         bits = metadata.get("bits", {})
+        if args.max_bits is not None:
+            significand, bits = _cap_bits(net, significand, args.max_bits)
+    elif args.max_bits is not None:
+        raise UsageError("--max-bits caps the bits of a quantised export; add --quantize")
     out = Path(args.out) if args.out else Path(args.run_dir) / fmt.file_name(args.quantize)
     if not out.parent.is_dir():
         raise UsageError(f"--out {str(out)!r}: directory {str(out.parent)!r} does not exist")

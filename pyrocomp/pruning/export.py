@@ -117,12 +117,12 @@ class _Group:
         self.graph, self.group = graph, group
         self.size = len(group[0].idxs)
         self.producers, self.consumers, self.prunable = [], [], group[0].root_idxs is not None
+        device = group[0].dep.target.module.weight.device  # the root: a Linear or Conv2d
         for item in group:
             module, handler = item.dep.target.module, item.dep.handler
             if item.root_idxs is None or any(r is None for r in item.root_idxs):
                 self.prunable = False
                 continue
-            device = next(iter(self.group[0].dep.target.module.parameters())).device
             index = torch.as_tensor(item.idxs, dtype=torch.long, device=device)
             root = torch.as_tensor(item.root_idxs, dtype=torch.long, device=device)
             if isinstance(module, PRUNABLE):

@@ -42,12 +42,33 @@ def test_quantised_exports_are_near_the_size_the_bits_predict(run):
     assert (run / "network.int8.onnx").is_file()
 
 
+def test_max_bits_caps_every_layer(run, tmp_path):
+    from pyrocomp.pruning import load_quantized
+    from pyrocomp.models import build_model
+
+    out, full = tmp_path / "capped.safetensors", tmp_path / "full.safetensors"
+    assert main(["export", str(run), "--quantize", "--max-bits", "6", "--out", str(out)]) == 0
+    assert main(["export", str(run), "--quantize", "--out", str(full)]) == 0
+    report = json.loads((run / "report.json").read_text())
+    net, _ = load_quantized(out, build_model("alexnet", (1, 8, 8), 10))
+    assert out.stat().st_size < full.stat().st_size
+    for layer in report["layers"]:
+        w = net.get_submodule(layer["name"]).weight
+        kept = w[w != 0].abs()
+        # at most 6 bits: the values a 6-bit float (sign, exponent, significand) can take are few
+        assert kept.unique().numel() <= 2 ** 5
+
+
 @pytest.mark.parametrize("argv, message", [
     (["export", "{run}", "--format", "tflite"], "unknown format 'tflite'"),
     (["export", "{missing}"], "does not exist"),
     (["export", "{empty}"], "holds no compressed network"),
     (["export", "{run}", "--format", "torchscript", "--quantize"], "has no quantised form"),
     (["export", "{run}", "--out", "{missing}/network.pt"], "does not exist"),
+    (["export", "{run}", "--quantize", "--max-bits", "40"], "expected bits per weight, an integer in 2..32, but got '40'"),
+    (["export", "{run}", "--quantize", "--max-bits", "x"], "an integer in 2..32, but got 'x'"),
+    (["export", "{run}", "--max-bits", "8"], "add --quantize"),
+    (["export", "{run}", "--quantize", "--max-bits", "2"], "for its sign and exponents alone"),
 ])
 def test_bad_export_input_is_one_error_line(run, tmp_path, capsys, argv, message):
     (tmp_path / "empty").mkdir()
