@@ -36,8 +36,8 @@ from common import parser, print_table, setup, write_rows  # noqa: E402
 from pyrocomp.cli import main as pyrocomp  # noqa: E402
 from pyrocomp.data import load_dataset  # noqa: E402
 from pyrocomp.models import build_model  # noqa: E402
-from pyrocomp.pruning import (choose_execution_, export_format, export_network, load_compressed, load_quantized,  # noqa: E402
-                              measure, save_quantized)
+from pyrocomp.pruning import (SparseLinear, choose_execution_, export_format, export_network,  # noqa: E402
+                              load_compressed, load_quantized, measure, save_quantized)
 
 MODELS = ["lenet300", "lenet5-caffe", "lenet5"]
 #: method -> the ``pyrocomp compress`` options beyond the shared ones
@@ -179,6 +179,36 @@ def bench_model(model, args, runs, data, directory):
     return rows
 
 
+LAYER_COLUMNS = [
+    ("layer", "layer", ""), ("kept_percent", "kept %", ".0f"), ("block", "kept in blocks of", ""),
+    ("batch", "batch", ""), ("dense_us", "dense µs", ".0f"), ("csr_us", "CSR µs", ".0f"),
+    ("bsr_us", "BSR 4×4 µs", ".0f"), ("best", "fastest", ""),
+]
+
+
+def layer_sweep(args):
+    """When sparse layers win: a 500×800 linear layer (LeNet-5-Caffe's) at several kept fractions, the kept weights
+    scattered or in 4×4 blocks, timed dense, CSR and BSR 4×4 at batch 64 and 1 on one thread."""
+    torch.set_num_threads(1)
+    rows = []
+    for kept in ([2, 30] if args.quick else [1, 2, 5, 10, 20, 30, 50]):
+        for block in (1, 4):
+            generator = torch.Generator().manual_seed(args.seed)
+            mask = torch.rand(500 // block, 800 // block, generator=generator) < kept / 100
+            layer = torch.nn.Linear(800, 500)
+            with torch.no_grad():
+                layer.weight *= mask.repeat_interleave(block, 0).repeat_interleave(block, 1)
+            for batch in (64, 1):
+                x = torch.randn(batch, 800, generator=generator)
+                us = {name: 1e6 * measure(module, x, min_run_time=args.min_run_time) for name, module in
+                      {"dense": layer, "csr": SparseLinear.from_linear(layer, "csr"),
+                       "bsr": SparseLinear.from_linear(layer, (4, 4))}.items()}
+                rows.append(dict(method="linear-500x800", layer="500×800", kept_percent=kept,
+                                 block="scattered" if block == 1 else "4×4", batch=batch, dense_us=us["dense"],
+                                 csr_us=us["csr"], bsr_us=us["bsr"], best=min(us, key=us.get)))
+    return rows
+
+
 def plot(rows, path):
     fig, ax = plt.subplots(figsize=(6.5, 5))
     markers = dict(zip(ENGINES, "osD^v"))
@@ -232,6 +262,9 @@ def main(argv=None):
     plot(rows, Path(args.out) / "speed.png")
     print_table(rows, COLUMNS)
     write_rows(args.out, "speed", rows, COLUMNS)
+    layers = layer_sweep(args)
+    print_table(layers, LAYER_COLUMNS)
+    write_rows(args.out, "speed-layers", layers, LAYER_COLUMNS)
 
 
 if __name__ == "__main__":
