@@ -252,9 +252,15 @@ def prune_(net, example_input):
     dense = {names[m]: dict(in_units=_units_in(m), out_units=_units_out(m), weights=m.weight.numel(),
                             macs=_macs(m, outputs[m], _units_in(m), _units_out(m)))
              for m in order if isinstance(m, PRUNABLE)}
-    graph, emptied = _dependency_graph(net, example_input), set()
-    while _prune_once(net, graph, example_input, emptied):
-        pass
+    frozen = {name for name, p in net.named_parameters() if not p.requires_grad}
+    try:
+        net.requires_grad_(True)  # the graph is traced through the parameters' gradients
+        graph, emptied = _dependency_graph(net, example_input), set()
+        while _prune_once(net, graph, example_input, emptied):
+            pass
+    finally:  # pruned parameters are new tensors: matched by name
+        for name, p in net.named_parameters():
+            p.requires_grad_(name not in frozen)
     emptied = {names[m] for m in emptied}
     kernels = shrink_kernels_(net)
     _, _, outputs, _ = _record(net, example_input)

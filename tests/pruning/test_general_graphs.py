@@ -104,3 +104,15 @@ def test_zoo_networks_with_random_masks_export_as_their_masked_selves(name):
     layers = prune_(net, x)
     assert torch.allclose(net(x), expected, rtol=1e-10, atol=1e-10)
     assert sum(s.macs_kept for s in layers) < sum(s.macs for s in layers)
+
+
+@torch.no_grad()
+def test_a_frozen_network_is_pruned_all_the_same():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)).eval().requires_grad_(False)
+    net[2].weight[:, 1] = 0
+    x = torch.randn(5, 3)
+    expected = net(x)
+    prune_(net, x)
+    assert net[0].out_features == 3 and torch.allclose(net(x), expected, atol=1e-6)
+    assert not any(p.requires_grad for p in net.parameters())
