@@ -16,12 +16,12 @@ from .criteria import (
 from .default_criteria import default_criterion, register_criterion
 from .export import LayerStructure, prune_, select_outputs_
 from .kernels import CroppedConv2d, apply_conv_geometry_, conv_geometry, crop_window, shrink_kernel, shrink_kernels_
-from .formats import EXPORT_FORMATS, ExportFormat, export_format, export_network, register_format
+from .formats import EXPORT_FORMATS, ExportFormat, exponent_bits_of, export_format, export_network, register_format
 from .sparse_execution import SparseLinear, choose_execution_, measure
 from .io import (load_compressed, load_hypernetwork, resize_to_state_dict_, save_atomic, save_compressed,
                  save_hypernetwork)
-from .quantize import (QuantizedLayer, decode_positions, encode_positions, load_quantized, pack_bits, quantize,
-                       save_quantized, unpack_bits)
+from .quantize import (QuantizedLayer, decode_positions, encode_positions, limit_exponents, load_quantized,
+                       pack_bits, quantize, save_quantized, unpack_bits)
 from .mixing_weights import mixing_weights
 from .pruning_monitor import PruningMonitor
 from .reinitialize import reinitialize_
@@ -38,6 +38,8 @@ __all__ = [
     "export_network",
     "register_format",
     "QuantizedLayer",
+    "limit_exponents",
+    "exponent_bits_of",
     "decode_positions",
     "encode_positions",
     "exponent_bits",

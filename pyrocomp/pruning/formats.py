@@ -17,7 +17,7 @@ import torch
 from pyrocomp.util import require, write_atomic
 
 from .io import load_compressed, save_compressed
-from .quantize import load_quantized, quantize, save_quantized
+from .quantize import limit_exponents, load_quantized, quantize, save_quantized
 
 #: format name -> :class:`ExportFormat` instance; fill with :func:`register_format`
 EXPORT_FORMATS = {}
@@ -91,7 +91,7 @@ class StateDictFormat(ExportFormat):
         if significand is None:
             save_compressed(path, network, {}, **metadata)
         else:
-            save_quantized(path, network, significand, **metadata)
+            save_quantized(path, network, significand, exponent=exponent_bits_of(significand, bits), **metadata)
 
     def runner(self, path, dense):
         if Path(path).suffix == self.quantized_suffix:
@@ -137,9 +137,11 @@ class OnnxFormat(ExportFormat):
         network = copy.deepcopy(network).eval().cpu()
         if significand is not None:
             with torch.no_grad():
+                exponent = exponent_bits_of(significand, bits) or {}
                 for name, t in significand.items():
                     layer = network.get_submodule(name)
-                    layer.weight.copy_(quantize(layer.weight, t))
+                    weight = quantize(layer.weight, t)
+                    layer.weight.copy_(weight if name not in exponent else limit_exponents(weight, exponent[name]))
         quiet = io.StringIO()
         with contextlib.redirect_stdout(quiet), warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -161,6 +163,15 @@ class OnnxFormat(ExportFormat):
             raise ValueError(f"{str(path)!r} is not a whole ONNX file: {str(error).splitlines()[0]}") from None
         name = session.get_inputs()[0].name
         return lambda x: torch.from_numpy(session.run(None, {name: x.detach().cpu().numpy()})[0])
+
+
+def exponent_bits_of(significand, bits):
+    """The exponent bits per layer that ``bits`` per weight leave beside a sign and ``significand`` bits: the
+    posterior's, which :func:`~pyrocomp.pruning.save_quantized` holds fine-tuned weights to (``None`` without
+    ``bits``)."""
+    if not bits:
+        return None
+    return {name: max(0, bits[name] - 1 - t) for name, t in significand.items() if name in bits}
 
 
 def _int8(proto, weights, directory):

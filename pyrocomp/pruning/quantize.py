@@ -14,8 +14,10 @@ physically pruned tensor (none when all are kept, a bitmask, or fixed-width gaps
 smaller, as Deep Compression stores its sparse layers), and every other tensor (biases, BatchNorm) in float32;
 where each lies, in its JSON metadata.
 """
+import base64
 import json
 import math
+import zlib
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -60,6 +62,25 @@ def quantize(weights, significand):
     exponent = torch.floor(torch.log2(w.abs().clamp_min(torch.finfo(torch.float64).tiny)))
     step = torch.exp2(exponent - significand)
     return (torch.round(w / step) * step).to(weights.dtype).where(w != 0, torch.zeros_like(weights))
+
+
+def limit_exponents(weights, exponent):
+    r"""
+    Keep ``weights`` within the :math:`2^e` binary exponents below their largest (``exponent`` :math:`= e` bits):
+    a magnitude under :math:`2^{E_{low}}` becomes :math:`2^{E_{low}}` or 0, whichever is nearer.
+
+    :param int exponent: exponent bits :math:`e \ge 0`.
+    """
+    if isinstance(exponent, bool) or not isinstance(exponent, int) or not 0 <= exponent <= 11:
+        raise ValueError(f"Expected exponent bits to be an int in 0..11 but got {exponent!r}")
+    w = weights.detach().double()
+    magnitude = w.abs()
+    if not bool((magnitude > 0).any()):
+        return weights.detach().clone()
+    low = math.floor(math.log2(float(magnitude.max()))) - (2 ** exponent - 1)
+    floor = 2.0 ** low
+    raised = torch.where(magnitude >= floor / 2, torch.full_like(w, floor), torch.zeros_like(w)) * w.sign()
+    return torch.where(magnitude < floor, raised, w).to(weights.dtype)
 
 
 def _check_significand(significand):
@@ -152,11 +173,15 @@ def decode_positions(kind, data, width, size, count):
     return kept
 
 
-def save_quantized(path, network, significand, **metadata):
+def save_quantized(path, network, significand, exponent=None, **metadata):
     """
     Quantise the ``Linear`` and ``Conv2d`` weights of a physically pruned ``network`` with the significand bits
     ``{layer path: t}`` (layers not named stay float32) and save it, packed, to ``path`` atomically.
 
+    :param dict exponent: ``{layer path: e}``: at most ``e`` exponent bits in that layer, the smallest magnitudes
+        raised or flushed to zero (:func:`limit_exponents`); the posterior's, when the stored weights were
+        fine-tuned after pruning and span more binary exponents than the posterior means did. ``None``: as many
+        as the weights span.
     :param dict metadata: plain JSON-ready values stored in the file.
     :returns: one :class:`QuantizedLayer` per quantised layer.
     :raises ValueError: a significand out of 0..52 or a path that is not a layer of ``network``.
@@ -178,10 +203,12 @@ def save_quantized(path, network, significand, **metadata):
     for key, value in network.state_dict().items():
         layer = key.rpartition(".")[0]
         if key.endswith("weight") and layer in significand:
-            entry, packed = _pack_layer(value, significand[layer])
-            entry.update(values=add(packed["values"]), positions_data=add(packed["positions"]))
+            entry, packed = _pack_layer(value, significand[layer], (exponent or {}).get(layer))
+            entry.update(values=add(packed["values"]), positions_data=add(packed["positions"]),
+                         units=add(packed["units"]))
             layers.append(QuantizedLayer(layer, entry["count"], entry["significand"], entry["exponent"],
-                                         entry["positions"], packed["values"].nbytes, packed["positions"].nbytes))
+                                         entry["positions"], packed["values"].nbytes,
+                                         packed["positions"].nbytes + packed["units"].nbytes))
         else:
             array = value.detach().cpu()
             array = (array.float() if array.is_floating_point() else array).numpy()
@@ -190,23 +217,31 @@ def save_quantized(path, network, significand, **metadata):
     header = {"format": FORMAT, "layout": layout, "metadata": metadata,
               "convolutions": {p: conv_geometry(m) for p, m in modules.items() if isinstance(m, nn.Conv2d)}}
     blob = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint8)
-    data = save({"data": blob}, metadata={"pyrocomp": json.dumps(header, separators=(",", ":"))})
+    layout_text = base64.b64encode(zlib.compress(json.dumps(header, separators=(",", ":")).encode(), 9)).decode()
+    data = save({"data": blob}, metadata={"format": FORMAT, "pyrocomp": layout_text})
     write_atomic(path, lambda f: f.write(data))
     return layers
 
 
-def _pack_layer(weight, significand):
-    w = quantize(weight.detach().cpu(), significand).flatten()
+def _pack_layer(weight, significand, exponent=None):
+    w = quantize(weight.detach().cpu(), significand)
+    if exponent is not None:
+        w = limit_exponents(w, exponent)
     kept = (w != 0).numpy()
-    kind, positions, position_width, position_codes = encode_positions(kept)
+    # the rows (output units) and columns (input units) holding a kept weight, then the positions inside them
+    rows, columns = kept.reshape(kept.shape[0], -1).any(1), kept.swapaxes(0, 1).reshape(kept.shape[1], -1).any(1)
+    units = np.zeros(0, dtype=np.uint8) if rows.all() and columns.all() else np.packbits(np.concatenate([rows,
+                                                                                                        columns]))
+    kind, positions, position_width, position_codes = encode_positions(kept[rows][:, columns].reshape(-1))
+    flat = w.flatten()
     entry = {"shape": list(weight.shape), "count": int(kept.sum()), "significand": significand, "exponent": 0,
              "low": 0, "positions": kind, "position_width": position_width, "position_codes": position_codes}
     values = np.zeros(0, dtype=np.uint8)
     if entry["count"]:
-        codes, width, low = _codes(w[w != 0], significand)
+        codes, width, low = _codes(flat[flat != 0], significand)
         entry.update(exponent=width, low=low)
         values = pack_bits(codes, 1 + significand + width)
-    return entry, {"values": values, "positions": positions}
+    return entry, {"values": values, "positions": positions, "units": units}
 
 
 def load_quantized(path, net, map_location="cpu"):
@@ -224,8 +259,8 @@ def load_quantized(path, net, map_location="cpu"):
         with open(path, "rb") as f:
             raw = f.read()
         tensors = load(raw)
-        header = json.loads(_metadata(raw)["pyrocomp"])
-    except (SafetensorError, KeyError, ValueError, json.JSONDecodeError) as error:
+        header = json.loads(zlib.decompress(base64.b64decode(_metadata(raw)["pyrocomp"])))
+    except (SafetensorError, KeyError, ValueError, json.JSONDecodeError, zlib.error) as error:
         raise ValueError(f"{str(path)!r} is not a whole quantised network file: {error}") from None
     if header.get("format") != FORMAT:
         raise ValueError(f"{str(path)!r} has format {header.get('format')!r}, expected {FORMAT!r}")
@@ -240,7 +275,8 @@ def load_quantized(path, net, map_location="cpu"):
     state = {}
     for key, entry in header["layout"].items():
         if "significand" in entry:
-            state[key] = _unpack_layer(entry, part(entry["values"]), part(entry["positions_data"]))
+            state[key] = _unpack_layer(entry, part(entry["values"]), part(entry["positions_data"]),
+                                       part(entry["units"]))
         else:
             array = part(entry["data"]).view(np.dtype(entry["dtype"])).reshape(entry["shape"])
             state[key] = torch.from_numpy(array.copy())
@@ -254,14 +290,22 @@ def _metadata(raw):
     return json.loads(raw[8:8 + length])["__metadata__"]
 
 
-def _unpack_layer(entry, values, positions):
-    size = math.prod(entry["shape"])
-    kept = decode_positions(entry["positions"], positions, entry["position_width"], size, entry["position_codes"])
-    w = torch.zeros(size, dtype=torch.float64)
+def _unpack_layer(entry, values, positions, units):
+    shape = entry["shape"]
+    rows, columns = np.ones(shape[0], dtype=bool), np.ones(shape[1], dtype=bool)
+    if units.size:
+        masks = np.unpackbits(units, count=shape[0] + shape[1]).astype(bool)
+        rows, columns = masks[:shape[0]], masks[shape[0]:]
+    inner = (int(rows.sum()), int(columns.sum()), *shape[2:])
+    kept = np.zeros(shape, dtype=bool)
+    inside = decode_positions(entry["positions"], positions, entry["position_width"], math.prod(inner),
+                              entry["position_codes"]).reshape(inner)
+    kept[np.ix_(rows, columns)] = inside
+    w = torch.zeros(math.prod(shape), dtype=torch.float64)
     if entry["count"]:
         codes = unpack_bits(values, 1 + entry["significand"] + entry["exponent"], entry["count"])
-        w[torch.from_numpy(kept)] = _values(codes, entry["significand"], entry["exponent"], entry["low"])
-    return w.float().reshape(entry["shape"])
+        w[torch.from_numpy(kept.reshape(-1))] = _values(codes, entry["significand"], entry["exponent"], entry["low"])
+    return w.float().reshape(shape)
 
 
 def quantized_report(layers):

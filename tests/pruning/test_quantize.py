@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from pyrocomp.models import build_model
-from pyrocomp.pruning import (bit_precision, decode_positions, encode_positions, exponent_bits, load_quantized, pack_bits, quantize,
+from pyrocomp.pruning import (bit_precision, decode_positions, encode_positions, exponent_bits, limit_exponents, load_quantized, pack_bits, quantize,
                               save_quantized, significand_bits, unpack_bits)
 
 
@@ -109,3 +109,29 @@ def test_truncated_or_foreign_files_are_refused(tmp_path):
         save_quantized(path, net, {"0": 60})
     with pytest.raises(ValueError, match="Linear or Conv2d"):
         save_quantized(path, net, {"1": 3})
+
+
+def test_limiting_exponents_keeps_the_top_binary_exponents_and_rounds_the_rest_to_the_nearest():
+    w = torch.tensor([3.0, -1.5, 0.3, 0.2, -0.1, 0.06, 0.0], dtype=torch.float64)
+    # largest exponent 1 (3 = 1.5 * 2^1); two exponent bits span 2^1 .. 2^-2 = 0.25
+    out = limit_exponents(w, 2)
+    assert out.tolist() == [3.0, -1.5, 0.3, 0.25, -0.0, 0.0, 0.0]  # 0.2 -> 0.25, 0.1 and 0.06 -> 0
+    assert torch.equal(limit_exponents(w, 3), w)  # 2^1 .. 2^-6: all fit
+    with pytest.raises(ValueError, match="exponent bits"):
+        limit_exponents(w, -1)
+
+
+def test_a_layer_with_pruned_inputs_stores_its_positions_inside_the_kept_units(tmp_path):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(784, 100), nn.ReLU(), nn.Linear(100, 10)).eval()
+    with torch.no_grad():
+        net[0].weight[:, torch.rand(784) < 0.7] = 0  # 70 % of the input pixels unread, the rest dense
+    rows = save_quantized(tmp_path / "q.safetensors", net, {"0": 4, "2": 4}, exponent={"2": 3})
+    kept_columns = int(net[0].weight.ne(0).any(0).sum())
+    # the unit masks (100 + 784 bits) and no positions inside: not a bitmask over all 78,400 weights
+    assert rows[0].positions == "all" and rows[0].position_bytes == math.ceil((100 + 784) / 8)
+    loaded, _ = load_quantized(tmp_path / "q.safetensors", nn.Sequential(nn.Linear(784, 100), nn.ReLU(),
+                                                                         nn.Linear(100, 10)))
+    assert torch.equal(loaded[0].weight, quantize(net[0].weight, 4))
+    assert int(loaded[0].weight.ne(0).any(0).sum()) == kept_columns
+    assert torch.equal(loaded[2].weight, limit_exponents(quantize(net[2].weight, 4), 3)) and rows[1].bits <= 1 + 4 + 3
