@@ -83,3 +83,24 @@ def test_write_rows_writes_the_json_rows_and_a_dated_result_page(tmp_path):
     assert "| dense | 1.23 |  |" in page and "| vd | 2.50 | 40.0 |" in page
     assert "- run: 20" in page and "- command: `python benchmarks/" in page and "[demo_kept.png](demo_kept.png)" in page and "other.png" not in page
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_speed_keeps_the_fastest_round_of_every_network_engine_batch_and_thread_count(monkeypatch):
+    import argparse
+
+    import speed
+
+    times = iter([5.0, 7.0, 4.0, 6.0] * 4 + [1.0, 2.0] * 8)  # two rounds of (dense, compressed) per configuration
+
+    def fake(fn, x, min_run_time):
+        assert x.shape[0] in (1, 64)
+        return next(times)
+
+    monkeypatch.setattr(speed, "measure", fake)
+    networks = {"dense": {"eager": lambda x: x}, "vd": {"eager": lambda x: x, "onnxruntime-int8": None}}
+    seconds = speed.time_all(networks, torch.zeros(8, 3), argparse.Namespace(rounds=2, min_run_time=0.01))
+    assert set(seconds) == {(n, "eager", b, t) for n in ("dense", "vd") for b, t in speed.CONFIGS}
+    # the first configuration's rounds: dense 5 then 4, compressed 7 then 6
+    first = sorted(speed.CONFIGS, key=lambda c: (c[1], c[0]))[0]
+    assert seconds["dense", "eager", first[0], first[1]] == 4.0 and seconds["vd", "eager", *first] == 6.0
+    assert speed.batch_of(torch.arange(6.0).reshape(3, 2), 4).tolist() == [[0.0, 1.0]] * 4
