@@ -1,15 +1,18 @@
 """
 Measured latency of the exported networks against the dense ones, side by side in one run (001 Fig. 9).
 
-Each method compresses each network with ``pyrocomp compress`` (a run directory under ``OUT/speed_runs``, reused when
-it exists unless ``--refit``); the dense network and every method's physically pruned network are then timed with
+Each method compresses each network with ``pyrocomp compress`` (a run directory under ``--runs``, default
+``OUT/speed_runs``, reused when it exists unless ``--refit``); the dense network and every method's physically pruned network are then timed with
 ``torch.utils.benchmark`` (``blocked_autorange``: warm-up, then the median over repeated blocks), at batch sizes 1
 and 64 with 1 and 2 threads, in PyTorch eager mode, eager with sparse linear layers chosen per layer by timing
 (``pyrocomp.pruning.choose_execution_``), TorchScript, onnxruntime, and onnxruntime with int8 layers where the
 posterior asks for at most 8 bits. Every timing is taken ``--rounds`` times, the dense and compressed networks
 alternating, and the fastest median kept: the machine is shared.
 
-    python benchmarks/speed.py --out results [--quick] [--models lenet5 ...] [--methods vd group-nj ...]
+    python benchmarks/speed.py --out results [--quick] [--models lenet5 ...] [--methods vd group-nj ...] [--runs DIR]
+
+``--methods group-nj-kl8`` adds group normal-Jeffreys with KL weight 8 (a tempered posterior that removes more
+whole filters), the one tuning attempt at the speed-up target.
 
 Rows, one per network, method and engine: milliseconds per batch at batch 64 and 1 thread, speed-up over the dense
 network in the same engine at (batch, threads) = (64, 1), (64, 2), (1, 1), (1, 2); the MACs ratio (dense MACs /
@@ -251,11 +254,12 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--min-run-time", type=float, default=0.2)
     p.add_argument("--refit", action="store_true", help="compress again even where a run directory exists")
+    p.add_argument("--runs", default=None, help="directory of the compress runs (default OUT/speed_runs)")
     args = p.parse_args(argv)
     if args.quick:
         args.rounds, args.min_run_time = 1, 0.05
     setup(args)
-    runs = Path(args.out) / "speed_runs"
+    runs = Path(args.runs) if args.runs else Path(args.out) / "speed_runs"
     runs.mkdir(parents=True, exist_ok=True)
     compress_runs(args, runs)
     data = load_dataset(args.dataset, seed=args.seed)
