@@ -5,11 +5,12 @@ every zero. :class:`SparseLinear` multiplies a compressed sparse row (CSR) or bl
 :func:`choose_execution_` times each layout on the layer's own inputs and keeps, per layer, the fastest — dense
 when that is fastest.
 
-When it wins (CPU, ``benchmarks/results/speed.md``): below about 10–20 % kept weights in the pruned matrix at batch
-64, CSR runs a 500×800 layer up to 9× faster than dense at 2 %; BSR with 4×4 blocks matches or beats CSR when the
-kept weights come in blocks (Turbo-VBI's clusters); above about 30 % dense wins. Convolutions stay dense: PyTorch
-has no sparse convolution on the CPU. Sparse layers run in PyTorch eager mode; TorchScript and ONNX export take
-the dense network.
+When it wins (one CPU thread, a 500×800 layer, ``benchmarks/results/speed-layers.md``): at batch 64, CSR beats
+dense up to about 20 % kept weights (6.6× faster at 1 %, 3.2× at 5 %) and BSR with 4×4 blocks beats CSR when the
+kept weights come in such blocks (Turbo-VBI's clusters) between 5 and 20 %; at batch 1 a sparse layout wins only
+up to 2–5 % kept; above 30 % dense wins at every batch size. Convolutions stay dense: PyTorch has no sparse
+convolution on the CPU. Sparse layers run in PyTorch eager mode; TorchScript and ONNX export take the dense
+network.
 """
 import warnings
 

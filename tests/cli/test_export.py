@@ -11,7 +11,7 @@ from pyrocomp.cli import main
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("export") / "run"
     assert main(["compress", "--model", "alexnet", "--prior", "group-nj", "--dataset", "digits", "--pretrain-epochs",
-                 "2", "--epochs", "2", "--out", str(out), "--quiet"]) == 0
+                 "1", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
     return out
 
 
