@@ -6,7 +6,7 @@ every zero. :class:`SparseLinear` multiplies a compressed sparse row (CSR) or bl
 when that is fastest.
 
 When it wins (one CPU thread, a 500×800 layer, ``benchmarks/results/speed-layers.md``): at batch 64, CSR beats
-dense up to about 20 % kept weights (6.6× faster at 1 %, 3.2× at 5 %) and BSR with 4×4 blocks beats CSR when the
+dense up to about 20 % kept weights (6.5× faster at 1 %, 3.1× at 5 %) and BSR with 4×4 blocks beats CSR when the
 kept weights come in such blocks (Turbo-VBI's clusters) between 5 and 20 %; at batch 1 a sparse layout wins only
 up to 2–5 % kept; above 30 % dense wins at every batch size. Convolutions stay dense: PyTorch has no sparse
 convolution on the CPU. Sparse layers run in PyTorch eager mode; TorchScript and ONNX export take the dense
