@@ -8,11 +8,12 @@ PACKAGES = [
     ("guides", "Guides"),
     ("infer", "Inference"),
     ("pruning", "Pruning and export"),
+    ("diagnostics", "Diagnostics with ArviZ"),
     ("data", "Data sets"),
     ("models", "Models"),
     ("cli", "Command line"),
 ]
-MODULES = [("pipeline", "One compression run"), ("diagnostics", "Diagnostics"), ("plots", "Pictures")]
+MODULES = [("pipeline", "One compression run"), ("plots", "Pictures")]
 index = ["API reference", "=============", "", "Every public class and function, by layer (see :doc:`../design`).", "",
          ".. toctree::", "   :maxdepth: 1", ""]
 for name, title in PACKAGES:
