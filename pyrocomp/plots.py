@@ -104,3 +104,72 @@ def plot_context_units(results, path, title=None):
 def _input_units(mask):
     # input unit d of a (out, in, ...) mask is kept when some kept weight reads it
     return mask.transpose(0, 1).reshape(mask.shape[1], -1).any(1).cpu()
+
+
+def reliability(probs, targets, bins=10):
+    """
+    A reliability diagram's numbers: per confidence bin, the mean confidence, the accuracy and the examples in it,
+    and the expected calibration error :math:`\\mathrm{ECE} = \\sum_b \\frac{n_b}{n} |\\mathrm{acc}_b -
+    \\mathrm{conf}_b|`.
+
+    :returns: ``(confidence, accuracy, counts, ece)`` (NaN for empty bins).
+    """
+    confidence, predicted = probs.max(-1)
+    correct = (predicted == targets).double()
+    index = (confidence.double() * bins).long().clamp(max=bins - 1)
+    counts = torch.bincount(index, minlength=bins).double()
+    mean_conf = torch.bincount(index, confidence.double(), minlength=bins) / counts
+    accuracy = torch.bincount(index, correct, minlength=bins) / counts
+    filled = counts > 0
+    ece = float((counts[filled] / len(targets) * (accuracy[filled] - mean_conf[filled]).abs()).sum())
+    return mean_conf, accuracy, counts, ece
+
+
+def plot_reliability(curves, targets, path, bins=10):
+    """
+    Reliability diagrams (accuracy against confidence) of several networks' class probabilities on the same
+    examples, ``curves = {label: probs}``, with each one's expected calibration error. Writes a PNG to ``path``.
+    """
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([0, 1], [0, 1], "k--", lw=1, label="calibrated")
+    for label, probs in curves.items():
+        conf, acc, _, ece = reliability(probs, targets, bins)
+        ax.plot(conf.numpy(), acc.numpy(), marker="o", label=f"{label} (ECE {100 * ece:.1f} %)")
+    ax.set(xlabel="confidence", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1), title="reliability")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_group_log_alpha(rates, path, threshold=None):
+    """
+    Each layer's group log dropout rates, input units sorted (``{layer: rates}``), with the pruning threshold when
+    given: the units above it are the ones the group criterion removes. Writes a PNG to ``path``.
+    """
+    fig, axes = plt.subplots(1, len(rates), figsize=(4 * len(rates), 3.2), squeeze=False)
+    for ax, (layer, values) in zip(axes.flat, rates.items()):
+        ax.plot(sorted(float(v) for v in values), marker=".", lw=0.8)
+        if threshold is not None:
+            ax.axhline(threshold, color="C3", lw=1, ls="--", label=f"threshold {threshold:g}")
+            ax.legend(fontsize=7)
+        ax.set(title=f"{layer}: group log α of input units", xlabel="input unit (sorted)", ylabel="log α")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_mixing_weights(weights, path):
+    """The posterior mixing weights of each mixture layer (``{layer: {component: weight}}``), as bars."""
+    fig, ax = plt.subplots(figsize=(1.5 + 1.2 * len(weights), 3.2))
+    components = list(next(iter(weights.values())))
+    width = 0.8 / len(components)
+    for k, name in enumerate(components):
+        ax.bar([i + k * width for i in range(len(weights))], [w[name] for w in weights.values()], width, label=name)
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(weights))])
+    ax.set_xticklabels(list(weights))
+    ax.set(ylabel="posterior mean weight", ylim=(0, 1), title="mixing weights per layer (000)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,6 +1,6 @@
 """
-The ``pyrocomp`` command: ``pyrocomp compress ...``, ``pyrocomp conditional ...``, ``pyrocomp export RUN_DIR`` and
-``pyrocomp list``.
+The ``pyrocomp`` command: ``pyrocomp compress ...``, ``pyrocomp conditional ...``, ``pyrocomp export RUN_DIR``,
+``pyrocomp diagnose RUN_DIR ...`` and ``pyrocomp list``.
 """
 import sys
 
@@ -12,7 +12,7 @@ from pyrocomp.priors import PRIORS
 
 from .arguments import (Parser, UsageError, choice, finite_float, fraction, non_negative_int, percentage_points,
                         positive_float, positive_int, seed)
-from . import conditional, export
+from . import conditional, diagnose, export
 from .compress import ELBOS, compress_command
 from .prior_options import PRIOR_OPTIONS, PriorOptions, prior_options, register_prior_options
 
@@ -44,6 +44,8 @@ def build_parser():
                    help="<w^2> of the closed-form precision updates under --elbo taylor: mu^2 (paper 001 eq. 34) "
                         "or mu^2 + sigma^2")
     c.add_argument("--finetune-epochs", type=non_negative_int, default=0)
+    c.add_argument("--diagnose", action="store_true",
+                   help="also write the posterior's ArviZ diagnostics into OUT/diagnostics (pyrocomp diagnose)")
     c.add_argument("--resume", action="store_true",
                    help="go on from the checkpoint an interrupted run with the same arguments left beside --out")
     owners = {}
@@ -61,6 +63,9 @@ def build_parser():
     e = sub.add_parser("export", help="write a compressed run's network as pt, TorchScript or ONNX, optionally "
                                       "quantised to its posterior's precision, and check the file on the test data")
     export.add_arguments(e)
+    d = sub.add_parser("diagnose", help="the posterior of compress runs as ArviZ InferenceData, its summary and "
+                                        "pictures; with several runs, which pruning decisions they agree on")
+    diagnose.add_arguments(d, positive_int)
     return parser
 
 
@@ -102,6 +107,8 @@ def main(argv=None):
             conditional.conditional_command(args)
         elif args.command == "export":
             export.export_command(args)
+        elif args.command == "diagnose":
+            diagnose.diagnose_command(args)
         else:
             compress_command(args)
     except (UsageError, DataError, FloatingPointError) as error:  # bad input, or hyper-parameters that diverge

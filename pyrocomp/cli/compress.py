@@ -15,7 +15,7 @@ from pyrocomp.infer import (SECOND_MOMENTS, ImproperPriorError, MixtureMeanField
 from pyrocomp.models import build_model
 from pyrocomp.pipeline import compress_network
 from pyrocomp.plots import plot_history, plot_masks, plot_message_change
-from pyrocomp.pruning import mixing_weights, save_compressed
+from pyrocomp.pruning import mixing_weights, save_atomic, save_compressed, save_posterior
 
 from .arguments import UsageError
 from .run_directory import run_directory
@@ -136,6 +136,7 @@ def _compress_run(args, out, device, data, prior, elbo, elbo_name, net, checkpoi
     progress = not args.quiet
     pretrain_s = dense_network(net, args, data, device)
     dense_error = classification_error(net, data.test, device)
+    save_atomic(out / "dense.pt", {k: v.detach().cpu() for k, v in net.state_dict().items()})
 
     try:
         run = compress_network(net, prior, data, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
@@ -155,9 +156,11 @@ def _compress_run(args, out, device, data, prior, elbo, elbo_name, net, checkpoi
                     prior=args.prior, error=report.error, architecture=report.architecture,
                     significand={r.name: r.significand for r in report.layers if r.significand is not None},
                     bits={r.name: r.bits for r in report.layers})
+    save_posterior(out / "posterior.pt", run.model, run.guide, network=args.model, prior=args.prior)
     plot_masks(result.masks, out / "kept_weights.png", title=f"{args.model} / {args.prior} / {args.dataset}")
     plot_history(history, out / "training.png")
-    files = {"compressed": "compressed.pt", "kept_weights": "kept_weights.png", "training": "training.png"}
+    files = {"compressed": "compressed.pt", "posterior": "posterior.pt", "dense": "dense.pt",
+             "kept_weights": "kept_weights.png", "training": "training.png"}
     turbo = [h[TurboVBI.__name__] for h in history if TurboVBI.__name__ in h]
     if turbo:
         plot_message_change(turbo, out / "message_change.png")
@@ -182,7 +185,16 @@ def _compress_run(args, out, device, data, prior, elbo, elbo_name, net, checkpoi
         "timing": {"pretrain_s": pretrain_s, "fit_s": fit_s, "s_per_epoch": fit_s / args.epochs},
         "history": history,
         "files": files,
+        "arguments": {k: v for k, v in vars(args).items() if v is None or isinstance(v, (bool, int, float, str))},
     }
+    if args.diagnose:
+        from .diagnose import diagnose
+
+        (out / "diagnostics").mkdir()
+        diagnose(out / "diagnostics", run.model, run.guide, data, history, result.masks,
+                 {row.name: row.bits for row in report.layers}, result.network, net, seed=args.seed,
+                 threshold=args.threshold, run=str(args.out), prior=args.prior)
+        files["diagnostics"] = "diagnostics/"
     (out / "report.json").write_text(json.dumps(summary, indent=2))
     table = _markdown(summary, report)
     (out / "report.md").write_text(table + "\n")

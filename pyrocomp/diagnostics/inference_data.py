@@ -65,7 +65,7 @@ def _draws(model, guide, data, num_draws, sites, weights):
 
 
 def to_inference_data(model, guide, data=None, history=None, compression=None, num_samples=200, num_chains=1,
-                      sites=None, weights=(), seed=0, **attrs):
+                      sites=None, weights=(), seed=0, masks=None, bits=None, **attrs):
     """
     Draw from a fitted guide and package the posterior for ArviZ.
 
@@ -90,7 +90,8 @@ def to_inference_data(model, guide, data=None, history=None, compression=None, n
     :param guide: its fitted guide.
     :param tuple data: ``(x, y)`` held-out data for the pointwise log-likelihood and the predictive.
     :param list history: the fit's per-epoch history.
-    :param compression: a :class:`~pyrocomp.pruning.Compression` of this posterior.
+    :param compression: a :class:`~pyrocomp.pruning.Compression` of this posterior; or, from a saved run,
+        ``masks`` (``{layer: bool mask}``) and ``bits`` (``{layer: bits per weight}``).
     :param int num_samples: draws per chain.
     :param int num_chains: chains of independent draws (stack several fits with :func:`stack_fits`).
     :param sites: names of the sites to keep (default all but the weights).
@@ -136,7 +137,10 @@ def to_inference_data(model, guide, data=None, history=None, compression=None, n
                                                                                *y.shape)}
         groups["observed_data"] = {"obs": y.detach().cpu().numpy()}
         dims["obs"] = ["example", *[f"obs_dim_{i}" for i in range(y.dim() - 1)]]
-    constant, constant_dims = _constant_data(model, guide, compression, seed)
+    if compression is not None:
+        masks, bits = compression.masks, {row.name: row.bits for row in compression.report.layers}
+    posteriors = compression.posteriors if compression is not None else summarize(model, guide, seed=seed)
+    constant, constant_dims = _constant_data(posteriors, masks, bits)
     dims.update(constant_dims)
     groups["constant_data"] = constant
     idata = az.from_dict(**groups, dims=dims)
@@ -146,32 +150,27 @@ def to_inference_data(model, guide, data=None, history=None, compression=None, n
     return idata
 
 
-def _constant_data(model, guide, compression, seed):
+def _constant_data(posteriors, masks, bits):
     constant, dims = {}, {}
-    posteriors = compression.posteriors if compression is not None else summarize(model, guide, seed=seed)
     for path, post in posteriors.items():
         prefix = path.replace(".", "_")
-        for group in ("in", "out"):
-            keep_dim = {"out": 0, "in": 1}[group]
-            mean, var = post.weight_mean, post.weight_variance
+        mean, var = post.weight_mean, post.weight_variance
+        tiny = torch.finfo(mean.dtype).tiny
+        for group, keep_dim in (("in", 1), ("out", 0)):
             others = [d for d in range(mean.dim()) if d != keep_dim]
-            tiny = torch.finfo(mean.dtype).tiny
             log_alpha = var.sum(others).clamp_min(tiny).log() - mean.pow(2).sum(others).clamp_min(tiny).log()
             constant[f"{path}.group_log_alpha_{group}"] = log_alpha.detach().cpu().numpy()
             dims[f"{path}.group_log_alpha_{group}"] = [f"{prefix}_{group}"]
-        if compression is not None:
-            mask = compression.masks[path]
+        if masks is not None and path in masks:
+            mask = masks[path]
             constant[f"{path}.mask"] = mask.detach().cpu().numpy()
             dims[f"{path}.mask"] = [f"{prefix}_{UNIT_NAMES[i]}" for i in range(mask.dim())]
             for group, keep_dim in (("in", 1), ("out", 0)):
                 others = [d for d in range(mask.dim()) if d != keep_dim]
-                constant[f"{path}.kept_{group}"] = mask.any(others).detach().cpu().numpy() if others else \
-                    mask.detach().cpu().numpy()
+                constant[f"{path}.kept_{group}"] = mask.any(others).detach().cpu().numpy()
                 dims[f"{path}.kept_{group}"] = [f"{prefix}_{group}"]
-    if compression is not None:
-        bits = {row.name: row.bits for row in compression.report.layers}
-        names = list(bits)
-        constant["bits"] = np.array([bits[n] for n in names])
+    if bits:
+        constant["bits"] = np.array(list(bits.values()))
         dims["bits"] = ["layer"]
     return constant, dims
 

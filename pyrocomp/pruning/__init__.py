@@ -18,8 +18,8 @@ from .export import LayerStructure, prune_, select_outputs_
 from .kernels import CroppedConv2d, apply_conv_geometry_, conv_geometry, crop_window, shrink_kernel, shrink_kernels_
 from .formats import EXPORT_FORMATS, ExportFormat, exponent_bits_of, export_format, export_network, register_format
 from .sparse_execution import SparseLinear, choose_execution_, measure
-from .io import (load_compressed, load_hypernetwork, resize_to_state_dict_, save_atomic, save_compressed,
-                 save_hypernetwork)
+from .io import (load_compressed, load_hypernetwork, load_posterior, resize_to_state_dict_, save_atomic,
+                 save_compressed, save_hypernetwork, save_posterior)
 from .quantize import (QuantizedLayer, decode_positions, encode_positions, limit_exponents, load_quantized,
                        pack_bits, quantize, save_quantized, unpack_bits)
 from .mixing_weights import mixing_weights
@@ -29,6 +29,8 @@ from .layer_posterior import LayerPosterior, summarize
 from .report import CompressionReport, LayerReport
 
 __all__ = [
+    "load_posterior",
+    "save_posterior",
     "SparseLinear",
     "choose_execution_",
     "measure",

@@ -25,15 +25,45 @@ def save_compressed(path, network, masks, **metadata):
     save_atomic(path, payload)
 
 
+def _pyro_state(module):
+    with torch.no_grad(), module._pyro_context:  # the values Pyro holds
+        return {name: value.detach().cpu().clone() for name, value in module.state_dict().items()}
+
+
 def save_hypernetwork(path, guide, **metadata):
     """
     Save a fitted :class:`~pyrocomp.guides.AutoConditionalGuide` — its posterior families' parameters, context
     encoder and heads — and ``metadata`` (plain values) to ``path`` atomically, readable with
     ``torch.load(path, weights_only=True)``.
     """
-    with torch.no_grad(), guide._pyro_context:  # the values Pyro holds
-        state = {name: value.detach().cpu().clone() for name, value in guide.state_dict().items()}
-    save_atomic(path, {"state_dict": state, "metadata": metadata})
+    save_atomic(path, {"state_dict": _pyro_state(guide), "metadata": metadata})
+
+
+def save_posterior(path, model, guide, **metadata):
+    """
+    Save a fitted posterior — the model's point estimates (biases) and the guide's variational parameters — and
+    ``metadata`` (plain values) to ``path`` atomically, readable with ``torch.load(path, weights_only=True)``.
+    """
+    save_atomic(path, {"model": _pyro_state(model), "guide": _pyro_state(guide), "metadata": metadata})
+
+
+def load_posterior(path, model, guide, map_location="cpu"):
+    """
+    Load a file written by :func:`save_posterior` into ``model`` and ``guide``, built as the saved ones were.
+
+    :returns: ``(model, guide, metadata)``.
+    :raises ValueError: when the file is not a whole such file or does not fit.
+    """
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+        model.load_state_dict(payload["model"])
+        guide.load_state_dict(payload["guide"])
+    except (RuntimeError, EOFError, pickle.UnpicklingError, KeyError, TypeError) as error:
+        raise ValueError(f"{str(path)!r} is not a whole posterior of this model: {str(error).splitlines()[0]}") \
+            from None
+    own_param_store_names(model)
+    own_param_store_names(guide)
+    return model, guide, payload["metadata"]
 
 
 def load_hypernetwork(path, guide, map_location="cpu"):
