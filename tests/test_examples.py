@@ -12,6 +12,8 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 TINY = {
     "custom_prior.py": (["--epochs", "1"], ["dense error", "| layer | kind |", "architecture 64-100 -> "]),
     "breast_cancer_mixture.py": (["--epochs", "2"], ["dense:", "compressed:", "layer 1: horseshoe"]),
+    "diagnose.py": (["--epochs", "2", "--samples", "10", "--warmup", "10", "--max-tree-depth", "3", "--draws", "20"],
+                    ["| variable | VI mean |", "picture: vi_vs_nuts.png", "PSIS-LOO", "group-HS"]),
     "deploy.py": (["--epochs", "1", "--pretrain-epochs", "1"],
                   ["| dense onnx |", "| compressed onnx int8 |", "| compressed, packed at the posterior's bits |"]),
     "conditional_classes.py": (["--dataset", "digits", "--epochs", "1", "--pretrain-epochs", "1"],

@@ -191,9 +191,11 @@ def _compress_run(args, out, device, data, prior, elbo, elbo_name, net, checkpoi
         from .diagnose import diagnose
 
         (out / "diagnostics").mkdir()
+        start = time.perf_counter()
         diagnose(out / "diagnostics", run.model, run.guide, data, history, result.masks,
                  {row.name: row.bits for row in report.layers}, result.network, net, seed=args.seed,
                  threshold=args.threshold, run=str(args.out), prior=args.prior)
+        summary["timing"]["diagnose_s"] = time.perf_counter() - start
         files["diagnostics"] = "diagnostics/"
     (out / "report.json").write_text(json.dumps(summary, indent=2))
     table = _markdown(summary, report)

@@ -14,7 +14,8 @@ from pyrocomp.util import require
 from .inference_data import _layer_dims, _layer_of
 
 
-def nuts_inference_data(model, data, num_samples=500, warmup_steps=300, num_chains=1, seed=0, progress=False):
+def nuts_inference_data(model, data, num_samples=500, warmup_steps=300, num_chains=1, seed=0, progress=False,
+                        **nuts_options):
     """
     Sample the model's posterior with NUTS and package it for ArviZ, named as
     :func:`~pyrocomp.diagnostics.to_inference_data` names the variational one. The model's point-estimate
@@ -23,6 +24,7 @@ def nuts_inference_data(model, data, num_samples=500, warmup_steps=300, num_chai
     :param model: a :class:`~pyrocomp.nn.BayesianNetwork` (small: NUTS takes a gradient per leapfrog step).
     :param tuple data: ``(x, y)``.
     :param int num_chains: chains, run one after the other.
+    :param nuts_options: options of :class:`pyro.infer.NUTS` (``max_tree_depth``, ``target_accept_prob``, ...).
     :rtype: arviz.InferenceData
     """
     az = require("arviz", "diagnostics")
@@ -33,7 +35,8 @@ def nuts_inference_data(model, data, num_samples=500, warmup_steps=300, num_chai
     with torch.random.fork_rng():
         for chain in range(num_chains):
             pyro.set_rng_seed(seed + chain)
-            mcmc = MCMC(NUTS(model, max_plate_nesting=1), num_samples=num_samples, warmup_steps=warmup_steps,
+            mcmc = MCMC(NUTS(model, max_plate_nesting=1, **nuts_options), num_samples=num_samples,
+                        warmup_steps=warmup_steps,
                         disable_progbar=not progress)
             mcmc.run(*data)
             chains.append({k: v.detach().cpu().numpy() for k, v in mcmc.get_samples().items()})
