@@ -24,12 +24,12 @@ from .arguments import UsageError
 from .prior_options import prior_options
 
 #: how many examples of the test set the log-likelihood and the reliability diagram use
-EXAMPLES = 1000
+EXAMPLES = 500
 
 
 def add_arguments(p, positive_int):
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="directories written by pyrocomp compress")
-    p.add_argument("--num-samples", type=positive_int, default=200, help="posterior draws per run")
+    p.add_argument("--num-samples", type=positive_int, default=100, help="posterior draws per chain (2 chains)")
     p.add_argument("--out", default=None, help="directory for the files (default: RUN_DIR/diagnostics of the first)")
     p.add_argument("--data-dir", default=None, help="directory of the torchvision data sets")
 
@@ -75,11 +75,11 @@ def _load_run(run_dir, data_dir):
                 dense=dense.eval())
 
 
-def diagnose(out, model, guide, data, history, masks, bits, compressed, dense, num_samples=200, seed=0,
+def diagnose(out, model, guide, data, history, masks, bits, compressed, dense, num_samples=100, seed=0,
              threshold=None, **attrs):
     """
     Write a run's diagnostics into ``out``: ``inference_data.nc`` (the whole InferenceData, for ArviZ),
-    ``summary.csv`` (``az.summary``), ``group_log_alpha.png``, ``scales.png`` (a forest of the first layer's
+    ``summary.csv`` (``az.summary`` of the prior's sites, or of the unit norms for a prior without any), ``group_log_alpha.png``, ``scales.png`` (a forest of the first layer's
     posterior), ``training.png`` (the ELBO and the pruned network per epoch), ``reliability.png`` (compressed
     against dense), and where they apply ``message_change.png`` (Turbo-VBI, 001 Fig. 10) and
     ``mixing_weights.png`` (000).
@@ -94,7 +94,8 @@ def diagnose(out, model, guide, data, history, masks, bits, compressed, dense, n
                               num_samples=num_samples, num_chains=2, seed=seed, **attrs)
     idata.to_netcdf(str(out / "inference_data.nc"), engine="h5netcdf")
     names = [v for v in idata.posterior.data_vars if not v.endswith(".weight")]
-    az.summary(idata, var_names=names).to_csv(out / "summary.csv")
+    sampled = [v for v in names if ".norm_" not in v] or names  # the prior's own sites when it has any
+    az.summary(idata, var_names=sampled).to_csv(out / "summary.csv")
     rates = {v.rsplit(".", 1)[0]: idata.constant_data[v].values for v in idata.constant_data.data_vars
              if v.endswith(".group_log_alpha_in")}
     plot_group_log_alpha(rates, out / "group_log_alpha.png", threshold)

@@ -76,7 +76,8 @@ def to_inference_data(model, guide, data=None, history=None, compression=None, n
       of the weights each input and output unit carries, for every prior, even one with no other site), with
       dimensions named after the layer and the unit they run along (``0_in``, ``features_3_out``, ...) and
       singleton dimensions dropped;
-    - with ``data = (x, y)``: ``log_likelihood`` (``obs``, one value per draw and example, for ``az.loo``,
+    - with ``data = (x, y)``: ``log_likelihood`` (``obs``, one value per draw and example, each draw one network
+      whose weights are drawn from the guide, for ``az.loo``,
       ``az.waic``, ``az.compare``), ``posterior_predictive`` (``obs``, a label or value drawn per draw and
       example, for ``az.plot_ppc``) and ``observed_data``;
     - with ``history`` (:func:`~pyrocomp.infer.fit`'s): ``sample_stats`` per ``epoch``: the loss (negative ELBO
@@ -109,9 +110,18 @@ def to_inference_data(model, guide, data=None, history=None, compression=None, n
         raise ValueError(f"Unknown layers {unknown} in weights; expected some of {sorted(layers)}")
     if data is not None:
         data = tuple(t.to(next(model.parameters()).device) if torch.is_tensor(t) else t for t in data)
-    with torch.random.fork_rng(), pyro.validation_enabled(False):
-        torch.manual_seed(seed)
-        draws, log_likelihood, predictive = _draws(model, guide, data, num_samples * num_chains, sites, set(weights))
+    bayesian = [layer for _, layer in model.bayesian_layers()]
+    reparam = [layer.local_reparam for layer in bayesian]
+    try:
+        for layer in bayesian:  # whole draws of the weights: one network per draw, each example seeing the same
+            layer.local_reparam = False
+        with torch.random.fork_rng(), pyro.validation_enabled(False):
+            torch.manual_seed(seed)
+            draws, log_likelihood, predictive = _draws(model, guide, data, num_samples * num_chains, sites,
+                                                       set(weights))
+    finally:
+        for layer, flag in zip(bayesian, reparam):
+            layer.local_reparam = flag
     if sites is not None and set(sites) - set(draws):
         raise ValueError(f"Unknown sites {sorted(set(sites) - set(draws))}; expected some of the guide's sites")
 
