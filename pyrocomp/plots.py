@@ -173,3 +173,23 @@ def plot_mixing_weights(weights, path):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def plot_stability(rows, path):
+    """
+    How many units of each layer every run prunes, some runs prune and no run prunes, from
+    :func:`~pyrocomp.diagnostics.pruning_stability`'s rows, as stacked bars per layer and side. Writes a PNG.
+    """
+    labels = [f"{r['layer']} {r['side']}" for r in rows]
+    fig, ax = plt.subplots(figsize=(1.5 + 0.8 * len(rows), 3.5))
+    bottom = [0] * len(rows)
+    for key, color in (("all", "C3"), ("some", "C1"), ("none", "C0")):
+        values = [r[key] / r["units"] for r in rows]
+        ax.bar(labels, values, bottom=bottom, color=color, label=f"pruned by {key}")
+        bottom = [b + v for b, v in zip(bottom, values)]
+    ax.set(ylabel="fraction of units", title="pruning decisions across runs")
+    ax.tick_params(axis="x", labelrotation=45, labelsize=8)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

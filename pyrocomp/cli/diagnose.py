@@ -16,7 +16,7 @@ from pyrocomp.infer import TurboVBI, predict
 from pyrocomp.models import build_model
 from pyrocomp.nn import BayesianNetwork
 from pyrocomp.plots import plot_group_log_alpha, plot_history, plot_message_change, plot_mixing_weights, \
-    plot_reliability
+    plot_reliability, plot_stability
 from pyrocomp.pruning import load_compressed, load_posterior, mixing_weights
 from pyrocomp.util import require
 
@@ -161,3 +161,4 @@ def _stability(out, runs, idatas):
     except ValueError as error:
         lines += ["", f"R-hat across the runs not computed: {error}"]
     (out / "stability.md").write_text("\n".join(lines) + "\n")
+    plot_stability(rows, out / "stability.png")

@@ -37,6 +37,7 @@ def test_diagnose_several_runs_tells_which_units_they_agree_to_prune(runs, tmp_p
     assert main(["diagnose", str(runs[0]), str(runs[1]), "--num-samples", "20", "--out", str(out)]) == 0
     stability = (out / "stability.md").read_text()
     assert stability.startswith("| layer | side | units | pruned by all |") and "- 1.scale: " in stability
+    assert (out / "stability.png").stat().st_size > 1000
     first = az.from_netcdf(out / "run0" / "inference_data.nc").posterior["1.norm_in"].mean(("chain", "draw"))
     second = az.from_netcdf(out / "run1" / "inference_data.nc").posterior["1.norm_in"].mean(("chain", "draw"))
     assert float(abs(first - second).max()) > 1e-3  # each run's own posterior, not the last one loaded
