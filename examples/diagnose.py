@@ -55,10 +55,10 @@ def compare_priors(data, args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--epochs", type=int, default=300)
-    parser.add_argument("--samples", type=int, default=500, help="NUTS draws after warm-up")
-    parser.add_argument("--warmup", type=int, default=300, help="NUTS warm-up steps")
+    parser.add_argument("--samples", type=int, default=300, help="NUTS draws after warm-up")
+    parser.add_argument("--warmup", type=int, default=200, help="NUTS warm-up steps")
     parser.add_argument("--draws", type=int, default=200, help="variational draws per chain for PSIS-LOO")
-    parser.add_argument("--max-tree-depth", type=int, default=10, help="NUTS's largest tree depth")
+    parser.add_argument("--max-tree-depth", type=int, default=6, help="NUTS's largest tree depth")
     parser.add_argument("--out", default=None, help="directory for the pictures (default: a temporary one)")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
