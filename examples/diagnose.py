@@ -29,7 +29,7 @@ def logistic_regression(data, args):
     model = BayesianNetwork(nn.Linear(x.shape[1], 2), AutomaticRelevanceDetermination(group="in"),
                             dataset_size=len(x))
     guide = AutoCompressionGuide(model, posterior_family=mean_field_weights)
-    fit(model, guide, (x, y), epochs=args.epochs, batch_size=len(x), lr=1e-2, progress=False)
+    fit(model, guide, (x, y), epochs=args.epochs, batch_size=32, lr=1e-2, progress=False)
     vi = to_inference_data(model, guide, num_samples=1000, weights=["0"])
     nuts = nuts_inference_data(model, (x, y), num_samples=args.samples, warmup_steps=args.warmup,
                                max_tree_depth=args.max_tree_depth)
