@@ -9,7 +9,7 @@ import pyro
 import torch
 from pyro import poutine
 
-from pyrocomp.pruning import summarize
+from pyrocomp.pruning import group_log_alpha, summarize
 from pyrocomp.util import require
 
 #: names of a weight's dimensions: output units, input units, kernel rows and columns
@@ -164,11 +164,8 @@ def _constant_data(posteriors, masks, bits):
     constant, dims = {}, {}
     for path, post in posteriors.items():
         prefix = path.replace(".", "_")
-        mean, var = post.weight_mean, post.weight_variance
-        tiny = torch.finfo(mean.dtype).tiny
-        for group, keep_dim in (("in", 1), ("out", 0)):
-            others = [d for d in range(mean.dim()) if d != keep_dim]
-            log_alpha = var.sum(others).clamp_min(tiny).log() - mean.pow(2).sum(others).clamp_min(tiny).log()
+        for group in ("in", "out"):
+            log_alpha = group_log_alpha(post.weight_mean, post.weight_variance, group)
             constant[f"{path}.group_log_alpha_{group}"] = log_alpha.detach().cpu().numpy()
             dims[f"{path}.group_log_alpha_{group}"] = [f"{prefix}_{group}"]
         if masks is not None and path in masks:

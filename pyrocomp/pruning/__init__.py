@@ -12,6 +12,7 @@ from .criteria import (
     ScaleLogAlphaThreshold,
     ScaleSitesLogAlphaThreshold,
     SupportThreshold,
+    group_log_alpha,
 )
 from .default_criteria import default_criterion, register_criterion
 from .export import LayerStructure, prune_, select_outputs_
@@ -29,6 +30,7 @@ from .layer_posterior import LayerPosterior, summarize
 from .report import CompressionReport, LayerReport
 
 __all__ = [
+    "group_log_alpha",
     "load_posterior",
     "save_posterior",
     "SparseLinear",

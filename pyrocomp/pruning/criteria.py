@@ -146,11 +146,21 @@ class GroupLogAlphaThreshold(PruningCriterion):
         self.threshold, self.group = finite("threshold", threshold), check_group(group, tuple(UNIT_DIMS))
 
     def keep(self, posterior):
-        mean, var = posterior.weight_mean, posterior.weight_variance
-        dims = [d for d in range(mean.dim()) if d != UNIT_DIMS[self.group]]
-        tiny = torch.finfo(mean.dtype).tiny
-        log_alpha = var.sum(dims, keepdim=True).clamp_min(tiny).log() - mean.pow(2).sum(dims, keepdim=True).clamp_min(tiny).log()
-        return (log_alpha < self.threshold).expand(mean.shape)
+        mean = posterior.weight_mean
+        log_alpha = group_log_alpha(mean, posterior.weight_variance, self.group)
+        shape = [1] * mean.dim()
+        shape[UNIT_DIMS[self.group]] = -1
+        return (log_alpha.reshape(shape) < self.threshold).expand(mean.shape)
+
+
+def group_log_alpha(mean, variance, group):
+    r"""
+    The log dropout rate of each input (``group="in"``) or output (``"out"``) unit's weights,
+    :math:`\log \sum_{ij \in g} \sigma_{ij}^2 - \log \sum_{ij \in g} \mu_{ij}^2`, one value per unit.
+    """
+    dims = [d for d in range(mean.dim()) if d != UNIT_DIMS[group]]
+    tiny = torch.finfo(mean.dtype).tiny
+    return variance.expand_as(mean).sum(dims).clamp_min(tiny).log() - mean.pow(2).sum(dims).clamp_min(tiny).log()
 
 
 class PriorPrecisionThreshold(PruningCriterion):
