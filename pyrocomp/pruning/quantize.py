@@ -18,7 +18,7 @@ import base64
 import json
 import math
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -306,9 +306,3 @@ def _unpack_layer(entry, values, positions, units):
         codes = unpack_bits(values, 1 + entry["significand"] + entry["exponent"], entry["count"])
         w[torch.from_numpy(kept.reshape(-1))] = _values(codes, entry["significand"], entry["exponent"], entry["low"])
     return w.float().reshape(shape)
-
-
-def quantized_report(layers):
-    """The :class:`QuantizedLayer` rows as plain JSON-ready dicts, with their bits per weight."""
-    return [{**asdict(layer), "bits": layer.bits} for layer in layers]
-
