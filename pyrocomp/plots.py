@@ -3,6 +3,7 @@ import math
 
 import torch
 
+from pyrocomp.pruning import kept_units
 from pyrocomp.util import require
 
 require("matplotlib", "plots").use("Agg")
@@ -88,7 +89,7 @@ def plot_context_units(results, path, title=None):
     layers = list(results[0].compression.masks)
     fig, axes = plt.subplots(1, len(layers), figsize=(4 * len(layers), 0.35 * len(results) + 1.5), squeeze=False)
     for ax, layer in zip(axes.flat, layers):
-        kept = torch.stack([_input_units(r.compression.masks[layer]) for r in results]).float()
+        kept = torch.stack([kept_units(r.compression.masks[layer], "in").cpu() for r in results]).float()
         ax.imshow(kept.numpy(), cmap="Greys", vmin=0, vmax=1, interpolation="nearest", aspect="auto")
         ax.set_title(f"{layer}: inputs kept", fontsize=9)
         ax.set_yticks(range(len(results)))
@@ -99,11 +100,6 @@ def plot_context_units(results, path, title=None):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-
-
-def _input_units(mask):
-    # input unit d of a (out, in, ...) mask is kept when some kept weight reads it
-    return mask.transpose(0, 1).reshape(mask.shape[1], -1).any(1).cpu()
 
 
 def reliability(probs, targets, bins=10):

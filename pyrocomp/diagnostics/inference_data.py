@@ -9,7 +9,7 @@ import pyro
 import torch
 from pyro import poutine
 
-from pyrocomp.pruning import group_log_alpha, summarize
+from pyrocomp.pruning import group_log_alpha, kept_units, summarize
 from pyrocomp.util import require
 
 #: names of a weight's dimensions: output units, input units, kernel rows and columns
@@ -31,6 +31,25 @@ def _layer_dims(path, shape, weight_shape):
 def _layer_of(name, layers):
     """The layer path a site belongs to (the longest path prefixing its name), or ``None``."""
     return max((p for p in layers if name.startswith(f"{p}.")), key=len, default=None)
+
+
+def named_posterior(draws, layers):
+    """
+    Draws ``{site: array (chain, draw, *shape)}`` with the singleton dimensions a site has beside its layer's weight
+    dropped, and the dimension names of each (``{site: [names]}``; ArviZ's own where a site does not line up).
+    """
+    posterior, dims = {}, {}
+    for name, value in draws.items():
+        path = _layer_of(name, layers)
+        site_dims, squeeze = (None, ()) if path is None else _layer_dims(path, value.shape[2:],
+                                                                         tuple(layers[path].weight_shape))
+        side = name.rpartition(".norm_")[2] if ".norm_" in name else None
+        if side in ("in", "out") and path is not None:
+            site_dims, squeeze = [f"{path.replace('.', '_')}_{side}"], ()
+        posterior[name] = value.squeeze(tuple(2 + i for i in squeeze)) if squeeze else value
+        if site_dims is not None:
+            dims[name] = site_dims
+    return posterior, dims
 
 
 def _unit_norms(weight):
@@ -125,19 +144,8 @@ def to_inference_data(model, guide, data=None, history=None, compression=None, n
     if sites is not None and set(sites) - set(draws):
         raise ValueError(f"Unknown sites {sorted(set(sites) - set(draws))}; expected some of the guide's sites")
 
-    posterior, dims = {}, {}
-    for name, values in draws.items():
-        value = np.stack(values).reshape(num_chains, num_samples, *values[0].shape)
-        path = _layer_of(name, layers)
-        site_dims, squeeze = (None, ()) if path is None else _layer_dims(path, values[0].shape,
-                                                                         tuple(layers[path].weight_shape))
-        side = name.rpartition(".norm_")[2] if ".norm_" in name else None
-        if side in ("in", "out") and path is not None:
-            site_dims, squeeze = [f"{path.replace('.', '_')}_{side}"], ()
-        value = value.squeeze(tuple(2 + i for i in squeeze)) if squeeze else value
-        posterior[name] = value
-        if site_dims is not None:
-            dims[name] = site_dims
+    posterior, dims = named_posterior({name: np.stack(values).reshape(num_chains, num_samples, *values[0].shape)
+                                       for name, values in draws.items()}, layers)
     groups = dict(posterior=posterior)
     if data is not None:
         x, y = data
@@ -172,9 +180,8 @@ def _constant_data(posteriors, masks, bits):
             mask = masks[path]
             constant[f"{path}.mask"] = mask.detach().cpu().numpy()
             dims[f"{path}.mask"] = [f"{prefix}_{UNIT_NAMES[i]}" for i in range(mask.dim())]
-            for group, keep_dim in (("in", 1), ("out", 0)):
-                others = [d for d in range(mask.dim()) if d != keep_dim]
-                constant[f"{path}.kept_{group}"] = mask.any(others).detach().cpu().numpy()
+            for group in ("in", "out"):
+                constant[f"{path}.kept_{group}"] = kept_units(mask, group).cpu().numpy()
                 dims[f"{path}.kept_{group}"] = [f"{prefix}_{group}"]
     if bits:
         constant["bits"] = np.array(list(bits.values()))

@@ -11,7 +11,7 @@ from pyro.infer import MCMC, NUTS
 
 from pyrocomp.util import require
 
-from .inference_data import _layer_dims, _layer_of
+from .inference_data import named_posterior
 
 
 def nuts_inference_data(model, data, num_samples=500, warmup_steps=300, num_chains=1, seed=0, progress=False,
@@ -40,16 +40,8 @@ def nuts_inference_data(model, data, num_samples=500, warmup_steps=300, num_chai
                         disable_progbar=not progress)
             mcmc.run(*data)
             chains.append({k: v.detach().cpu().numpy() for k, v in mcmc.get_samples().items()})
-    layers = dict(model.bayesian_layers())
-    posterior, dims = {}, {}
-    for name in chains[0]:
-        value = np.stack([c[name] for c in chains])
-        path = _layer_of(name, layers)
-        site_dims, squeeze = (None, ()) if path is None else _layer_dims(path, value.shape[2:],
-                                                                         tuple(layers[path].weight_shape))
-        posterior[name] = value.squeeze(tuple(2 + i for i in squeeze)) if squeeze else value
-        if site_dims is not None:
-            dims[name] = site_dims
+    posterior, dims = named_posterior({name: np.stack([c[name] for c in chains]) for name in chains[0]},
+                                      dict(model.bayesian_layers()))
     return az.from_dict(posterior=posterior, dims=dims)
 
 

@@ -1,6 +1,7 @@
 """Several fits of one model side by side: their draws as ArviZ chains, and which units every fit prunes."""
 import numpy as np
 
+from pyrocomp.pruning import kept_units
 from pyrocomp.util import require
 
 #: groups whose variables run along ``chain``: stacked fit after fit
@@ -58,13 +59,8 @@ def pruning_stability(masks):
         raise ValueError(f"Expected the masks of at least two fits but got {len(masks)}")
     rows = []
     for path in masks[0]:
-        for side, keep_dim in (("in", 1), ("out", 0)):
-            pruned = []
-            for fit in masks:
-                mask = fit[path]
-                others = [d for d in range(mask.dim()) if d != keep_dim]
-                pruned.append(~mask.any(others).cpu().numpy() if others else ~mask.cpu().numpy())
-            count = np.stack(pruned).sum(0)
+        for side in ("in", "out"):
+            count = np.stack([~kept_units(fit[path], side).cpu().numpy() for fit in masks]).sum(0)
             rows.append({"layer": path, "side": side, "units": int(count.size), "all": int((count == len(masks)).sum()),
                          "some": int(((count > 0) & (count < len(masks))).sum()), "none": int((count == 0).sum()),
                          "some_units": np.flatnonzero((count > 0) & (count < len(masks))).tolist()})

@@ -13,6 +13,7 @@ from .criteria import (
     ScaleSitesLogAlphaThreshold,
     SupportThreshold,
     group_log_alpha,
+    kept_units,
 )
 from .default_criteria import default_criterion, register_criterion
 from .export import LayerStructure, prune_, select_outputs_
@@ -30,6 +31,7 @@ from .layer_posterior import LayerPosterior, summarize
 from .report import CompressionReport, LayerReport
 
 __all__ = [
+    "kept_units",
     "group_log_alpha",
     "load_posterior",
     "save_posterior",

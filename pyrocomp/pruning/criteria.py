@@ -153,6 +153,12 @@ class GroupLogAlphaThreshold(PruningCriterion):
         return (log_alpha.reshape(shape) < self.threshold).expand(mean.shape)
 
 
+def kept_units(mask, group):
+    """Which input (``group="in"``) or output (``"out"``) units of a weight mask hold a kept weight."""
+    dims = [d for d in range(mask.dim()) if d != UNIT_DIMS[group]]
+    return mask.any(dims) if dims else mask.clone()
+
+
 def group_log_alpha(mean, variance, group):
     r"""
     The log dropout rate of each input (``group="in"``) or output (``"out"``) unit's weights,
