@@ -47,11 +47,22 @@ def plot_masks(masks, path, title=None):
 
 
 def plot_history(history, path):
-    """Loss, test error of the pruned network and kept weights per epoch. Writes a PNG to ``path``."""
+    """
+    The negative ELBO and its two terms (data term and weighed KL, when the history has them), the test error
+    of the pruned network and the kept weights per epoch. Writes a PNG to ``path``.
+    """
     epochs = [h["epoch"] for h in history]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
-    axes[0].plot(epochs, [h["loss"] for h in history])
-    axes[0].set(title="negative ELBO (mean over the epoch's steps)", xlabel="epoch", yscale="log")
+    curves = {"negative ELBO": [h["loss"] for h in history]}
+    if all(h.get("kl") is not None and "nll" in h for h in history):
+        curves["data term -E ln p(D|w)"] = [h["nll"] for h in history]
+        curves["KL weight x KL"] = [h["kl_scale"] * h["kl"] for h in history]
+    for label, values in curves.items():
+        axes[0].plot(epochs, values, label=label)
+    positive = all(v > 0 for values in curves.values() for v in values)
+    axes[0].set(title="loss (mean over the epoch's steps)", xlabel="epoch", yscale="log" if positive else "symlog")
+    if len(curves) > 1:
+        axes[0].legend(fontsize=7)
     errors = [h["error"] for h in history]
     if any(e is not None for e in errors):
         axes[1].plot(epochs, [100 * e for e in errors])

@@ -18,3 +18,14 @@ def test_reliability_bins_and_expected_calibration_error_by_hand(tmp_path):
     assert torch.isnan(conf[0]) and torch.isnan(acc[0])  # empty bins
     plot_reliability({"net": probs}, targets, tmp_path / "r.png")
     assert (tmp_path / "r.png").stat().st_size > 1000
+
+
+def test_the_training_picture_draws_the_loss_and_its_two_terms(tmp_path):
+    from pyrocomp.plots import plot_history
+
+    history = [dict(epoch=e, loss=10.0 - e, nll=8.0 - e, kl=4.0, kl_scale=0.5, kept_fraction=0.5 / e, error=0.1)
+               for e in range(1, 4)]
+    plot_history(history, tmp_path / "training.png")
+    # without the terms (an older history) and with a negative loss (the Taylor ELBO can go below zero)
+    plot_history([{**h, "loss": -h["loss"], "kl": None} for h in history], tmp_path / "older.png")
+    assert (tmp_path / "training.png").stat().st_size > 10_000 and (tmp_path / "older.png").stat().st_size > 10_000

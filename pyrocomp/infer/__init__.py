@@ -1,5 +1,6 @@
 from .checkpoint import Checkpoint
 from .conjugate_precision import ConjugatePrecision
+from .data_term_messenger import DataTermMessenger
 from .evaluation import as_loader, classification_error
 from .fit import check_guide, fit, kl_warmup
 from .fit_conditional import TaskLoader, fit_conditional
@@ -23,6 +24,7 @@ __all__ = [
     "fit_conditional",
     "CollapsedSupportUpdate",
     "ConjugatePrecision",
+    "DataTermMessenger",
     "ExactSecondMoment",
     "FactorizedSupportUpdate",
     "FirstOrderSecondMoment",

@@ -7,6 +7,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .checkpoint import Checkpoint
+from .data_term_messenger import DataTermMessenger
 from .evaluation import as_loader
 from .mixture_mean_field_elbo import MixtureMeanField_ELBO
 from .prior_defaults import fit_hooks
@@ -57,7 +58,10 @@ def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_wa
     :param bool resume: go on from ``checkpoint`` (the same ``epochs`` and arguments); the result is
         bit-identical to an uninterrupted fit.
     :returns: per-epoch history: list of dicts with ``epoch, loss`` (mean negative ELBO of the
-        epoch's steps, at full-data scale), ``kl_scale, seconds`` and the hooks' records.
+        epoch's steps, at full-data scale), its two terms ``nll`` (the data term
+        :math:`-E_q \ln p(\mathcal D \mid w)`) and ``kl`` (the KL before weighing, so that
+        ``loss = nll + kl_scale * kl`` step by step, read by :class:`~pyrocomp.infer.DataTermMessenger`),
+        ``kl_scale, lr, seconds`` and the hooks' records.
     """
     _check_fit_arguments(epochs, lr, kl_weight)
     check_guide(model, guide)
@@ -136,11 +140,15 @@ def _adam_step(model, guide, elbo, lr, clip_norm):
 
     def step(*args):
         optimizer.zero_grad()
-        loss = elbo.differentiable_loss(model, guide, *args)
+        with DataTermMessenger() as data_term:
+            loss = elbo.differentiable_loss(model, guide, *args)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, clip_norm)
         optimizer.step()
-        return loss.item()
+        # the loss split as nll + kl_scale * kl, kept on the device until the epoch ends
+        nll = data_term.nll.to(loss.device) / getattr(elbo, "num_particles", 1)
+        kl = (loss.detach() - nll) / model.kl_scale if model.kl_scale > 0 else torch.full_like(nll, math.nan)
+        return loss.item(), torch.stack([nll, kl])
 
     step.optimizer = optimizer
     return step
@@ -186,11 +194,12 @@ def _fit_loop(model, step_fn, loader, epochs, lr, kl_warmup_epochs, progress, ca
     model.train()
     for epoch in bar:
         model.kl_scale = kl_warmup(epoch, kl_warmup_epochs, kl_weight)
-        start, total, count = time.perf_counter(), 0.0, 0
+        start, total, count, terms = time.perf_counter(), 0.0, 0, 0.0
         for step, batch in enumerate(loader):
             if not bool(torch.isfinite(batch[0]).all()):
                 raise ValueError(f"Expected finite inputs but batch {step} of epoch {epoch} has NaN or inf")
-            loss = step_fn(batch)
+            loss, step_terms = step_fn(batch)
+            terms = terms + step_terms
             if not math.isfinite(loss):
                 raise FloatingPointError(f"The ELBO became {loss} at epoch {epoch}, step {step}: "
                                          + _non_finite_cause(modules, lr))
@@ -204,7 +213,9 @@ def _fit_loop(model, step_fn, loader, epochs, lr, kl_warmup_epochs, progress, ca
         if bad:
             raise FloatingPointError(f"After epoch {epoch} the closed-form updates and hooks left non-finite values "
                                      f"in {bad}")
-        history.append(dict(epoch=epoch + 1, loss=total / count, kl_scale=model.kl_scale, seconds=seconds, **records))
+        nll, kl = (terms / count).tolist()
+        history.append(dict(epoch=epoch + 1, loss=total / count, nll=nll, kl=kl if math.isfinite(kl) else None,
+                            kl_scale=model.kl_scale, lr=lr, seconds=seconds, **records))
         if after_epoch is not None:
             after_epoch(epoch, history)
         bar.set_postfix(loss=f"{total / count:.3g}", **{label: f"{100 * records[key]:.2f}%"

@@ -59,6 +59,8 @@ def test_every_group_has_named_dims_and_coords(group_fit):
     stats = idata.sample_stats
     assert stats["loss"].dims == ("chain", "epoch") and list(stats["epoch"].values) == list(range(1, 16))
     assert np.allclose(stats["loss"].values[0], [h["loss"] for h in history])
+    assert np.allclose(stats["loss"], stats["nll"] + stats["kl_scale"] * stats["kl"], rtol=1e-5)
+    assert {"lr", "seconds"} <= set(stats.data_vars)
     const = idata.constant_data
     assert const["0.mask"].dims == ("0_out", "0_in") and const["0.group_log_alpha_in"].dims == ("0_in",)
     assert np.array_equal(const["0.kept_in"].values, compression.masks["0"].any(0).numpy())

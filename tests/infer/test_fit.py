@@ -170,3 +170,50 @@ def test_resuming_needs_a_checkpoint(tmp_path):
         fit(model, guide, data, epochs=1, progress=False, checkpoint=tmp_path / "none.ckpt", resume=True)
     with pytest.raises(ValueError, match="checkpoint to resume from"):
         fit(model, guide, data, epochs=1, progress=False, resume=True)
+
+
+def test_the_loss_splits_into_the_data_term_and_the_kl_step_by_step():
+    model, guide, x, y = _setup()
+    history = fit(model, guide, (x, y), epochs=4, batch_size=20, kl_warmup_epochs=2, kl_weight=3.0, progress=False,
+                  callbacks=[])
+    for h in history:
+        assert h["loss"] == pytest.approx(h["nll"] + h["kl_scale"] * h["kl"], rel=1e-5)
+        assert h["nll"] > 0 and h["lr"] == 1e-3
+    # the log-uniform KL is positive and the fit lowers the data term
+    assert all(h["kl"] > 0 for h in history) and history[-1]["nll"] < history[0]["nll"]
+
+
+def test_the_data_term_is_the_likelihood_at_the_posterior_means_under_the_taylor_elbo():
+    from pyrocomp.infer import TaylorMeanField_ELBO
+
+    model, guide, (x, y) = _resumable("turbo")
+    with torch.no_grad():
+        means = guide.mean()
+        plain = model.to_plain({path: means[layer.weight_site] for path, layer in model.bayesian_layers()})
+        expected = torch.nn.functional.cross_entropy(plain(x), y, reduction="sum").item()
+    # one step over the whole data set: the data term is scored before the step moves anything
+    history = fit(model, guide, (x, y), epochs=1, batch_size=len(x), elbo=TaylorMeanField_ELBO(), progress=False)
+    assert history[0]["nll"] == pytest.approx(expected, rel=1e-5)
+    assert history[0]["loss"] == pytest.approx(history[0]["nll"] + history[0]["kl"], rel=1e-5)
+
+
+def test_data_term_messenger_scales_and_masks_as_the_elbo_does():
+    import pyro.distributions as dist
+    from pyro import poutine
+
+    from pyrocomp.infer import DataTermMessenger
+
+    y = torch.tensor([0.5, -1.0, 2.0, 0.0])
+    mask = torch.tensor([True, True, False, True])
+
+    def model():
+        with pyro.plate("data", size=40, subsample=torch.arange(4)), poutine.mask(mask=mask):
+            pyro.sample("obs", dist.Normal(0.0, 2.0), obs=y)
+
+    with DataTermMessenger() as data_term:
+        model()
+    expected = -10 * dist.Normal(0.0, 2.0).log_prob(y[mask]).sum()
+    assert data_term.nll.item() == pytest.approx(expected.item(), rel=1e-6)
+    with DataTermMessenger() as again:  # a new context starts from zero
+        pass
+    assert again.nll.item() == 0
