@@ -39,6 +39,8 @@ benchmarks: $(STAMP)
 	$(PY) benchmarks/turbo.py --out benchmarks/results --threads 1 --scratch
 	$(PY) benchmarks/frontier.py --out benchmarks/results --threads 1 --compare benchmarks/results/turbo.json
 	$(PY) benchmarks/mixture.py --out benchmarks/results --threads 1
+	$(PY) benchmarks/speed.py --out benchmarks/results
+	$(PY) benchmarks/diagnostics.py --out benchmarks/results --quiet
 
 clean:
 	rm -rf runs .pytest_cache docs/_build docs/api/generated

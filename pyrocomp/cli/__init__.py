@@ -14,10 +14,11 @@ from .arguments import (Parser, UsageError, choice, finite_float, fraction, non_
                         positive_float, positive_int, seed)
 from . import conditional, diagnose, export
 from .compress import ELBOS, compress_command
+from .diagnose import load_run
 from .prior_options import PRIOR_OPTIONS, PriorOptions, prior_options, register_prior_options
 
-__all__ = ["PRIOR_OPTIONS", "PriorOptions", "UsageError", "build_parser", "compress_command", "main",
-           "register_prior_options", "run"]
+__all__ = ["PRIOR_OPTIONS", "PriorOptions", "UsageError", "build_parser", "compress_command", "load_run",
+           "main", "register_prior_options", "run"]
 
 
 def build_parser():

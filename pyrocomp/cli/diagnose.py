@@ -51,8 +51,13 @@ def _check_run(run_dir):
     return files, summary
 
 
-def _load_run(run_dir, data_dir):
-    """The run's arguments, data, fitted model and guide, compressed masks and report."""
+def load_run(run_dir, data_dir):
+    """
+    A run directory of ``pyrocomp compress`` loaded back: ``{"summary", "data", "model", "guide", "masks",
+    "compressed", "dense"}`` (its report, data set, fitted model and guide, pruned network and masks, dense network).
+
+    :raises UsageError: a directory that is not a whole run.
+    """
     files, summary = _check_run(run_dir)
     args = argparse.Namespace(**summary["arguments"])
     data = load_dataset(args.dataset, data_dir, seed=args.seed)
@@ -132,7 +137,7 @@ def diagnose_command(args):
         for i, run_dir in enumerate(args.run_dirs):
             # one run at a time: the guides of several runs share their parameters' names in Pyro's param store
             pyro.clear_param_store()
-            run = _load_run(run_dir, args.data_dir)
+            run = load_run(run_dir, args.data_dir)
             runs.append({"masks": run["masks"]})
             target = tmp if len(args.run_dirs) == 1 else tmp / f"run{i}"
             target.mkdir(exist_ok=True)

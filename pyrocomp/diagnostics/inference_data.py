@@ -2,6 +2,7 @@
 A fitted compression posterior as an ArviZ ``InferenceData``: posterior draws with named dimensions, the pointwise
 log-likelihood and posterior predictive of data, the fit's history, and what pruning reads off the posterior.
 """
+from contextlib import contextmanager
 from importlib import metadata
 
 import numpy as np
@@ -52,10 +53,45 @@ def named_posterior(draws, layers):
     return posterior, dims
 
 
-def _unit_norms(weight):
-    """The L2 norm of the weights of each input unit and of each output unit."""
+def unit_norms(weight, batch_dims=0):
+    """
+    The L2 norm of the weights of each input unit and of each output unit: ``{"in": ..., "out": ...}``, for a
+    weight ``(out, in, ...)`` behind ``batch_dims`` dimensions of draws.
+    """
     w = weight.detach().double().pow(2)
-    return {"in": w.transpose(0, 1).flatten(1).sum(1).sqrt(), "out": w.flatten(1).sum(1).sqrt()}
+    b = batch_dims
+    return {"in": w.transpose(b, b + 1).flatten(b + 1).sum(-1).sqrt(), "out": w.flatten(b + 1).sum(-1).sqrt()}
+
+
+def observe(model, data, handler):
+    """The pointwise log-likelihood of ``data = (x, y)`` and a predictive draw under ``handler(model)`` (a model
+    replayed or conditioned at one draw of the latent sites)."""
+    obs = poutine.trace(handler(model)).get_trace(*data).nodes["obs"]
+    return obs["fn"].log_prob(obs["value"]).detach().cpu().numpy(), obs["fn"].sample().detach().cpu().numpy()
+
+
+@contextmanager
+def whole_draws(model):
+    """Within: every layer draws whole weights (local reparameterisation off), so that a draw is one network and
+    each example sees the same."""
+    bayesian = [layer for _, layer in model.bayesian_layers()]
+    reparam = [layer.local_reparam for layer in bayesian]
+    try:
+        for layer in bayesian:
+            layer.local_reparam = False
+        yield
+    finally:
+        for layer, flag in zip(bayesian, reparam):
+            layer.local_reparam = flag
+
+
+def observed_groups(log_likelihood, predictive, y, shape):
+    """The ``log_likelihood``, ``posterior_predictive`` and ``observed_data`` groups and the dims of ``obs``, from
+    per-draw lists, reshaped to ``shape = (chains, draws)``."""
+    groups = {"log_likelihood": {"obs": np.stack(log_likelihood).reshape(*shape, len(y))},
+              "posterior_predictive": {"obs": np.stack(predictive).reshape(*shape, *y.shape)},
+              "observed_data": {"obs": y.detach().cpu().numpy()}}
+    return groups, ["example", *[f"obs_dim_{i}" for i in range(y.dim() - 1)]]
 
 
 @torch.no_grad()
@@ -68,7 +104,7 @@ def _draws(model, guide, data, num_draws, sites, weights):
         guide_trace = poutine.trace(guide).get_trace(*(() if data is None else data))
         for name, site in guide_trace.nodes.items():
             if site["type"] == "sample" and name in weight_sites and sites is None:
-                for side, norm in _unit_norms(site["value"]).items():
+                for side, norm in unit_norms(site["value"]).items():
                     draws.setdefault(f"{weight_sites[name]}.norm_{side}", []).append(norm.float().cpu().numpy())
             if site["type"] != "sample" or (sites is not None and name not in sites):
                 continue
@@ -76,10 +112,9 @@ def _draws(model, guide, data, num_draws, sites, weights):
                 continue
             draws.setdefault(name, []).append(site["value"].detach().cpu().numpy())
         if data is not None:
-            model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(*data)
-            obs = model_trace.nodes["obs"]
-            log_likelihood.append(obs["fn"].log_prob(obs["value"]).detach().cpu().numpy())
-            predictive.append(obs["fn"].sample().detach().cpu().numpy())
+            values = observe(model, data, lambda m: poutine.replay(m, trace=guide_trace))
+            log_likelihood.append(values[0])
+            predictive.append(values[1])
     return draws, log_likelihood, predictive
 
 
@@ -129,18 +164,9 @@ def to_inference_data(model, guide, data=None, history=None, compression=None, n
         raise ValueError(f"Unknown layers {unknown} in weights; expected some of {sorted(layers)}")
     if data is not None:
         data = tuple(t.to(next(model.parameters()).device) if torch.is_tensor(t) else t for t in data)
-    bayesian = [layer for _, layer in model.bayesian_layers()]
-    reparam = [layer.local_reparam for layer in bayesian]
-    try:
-        for layer in bayesian:  # whole draws of the weights: one network per draw, each example seeing the same
-            layer.local_reparam = False
-        with torch.random.fork_rng(), pyro.validation_enabled(False):
-            torch.manual_seed(seed)
-            draws, log_likelihood, predictive = _draws(model, guide, data, num_samples * num_chains, sites,
-                                                       set(weights))
-    finally:
-        for layer, flag in zip(bayesian, reparam):
-            layer.local_reparam = flag
+    with whole_draws(model), torch.random.fork_rng(), pyro.validation_enabled(False):
+        torch.manual_seed(seed)
+        draws, log_likelihood, predictive = _draws(model, guide, data, num_samples * num_chains, sites, set(weights))
     if sites is not None and set(sites) - set(draws):
         raise ValueError(f"Unknown sites {sorted(set(sites) - set(draws))}; expected some of the guide's sites")
 
@@ -148,13 +174,8 @@ def to_inference_data(model, guide, data=None, history=None, compression=None, n
                                        for name, values in draws.items()}, layers)
     groups = dict(posterior=posterior)
     if data is not None:
-        x, y = data
-        examples = len(y)
-        groups["log_likelihood"] = {"obs": np.stack(log_likelihood).reshape(num_chains, num_samples, examples)}
-        groups["posterior_predictive"] = {"obs": np.stack(predictive).reshape(num_chains, num_samples,
-                                                                               *y.shape)}
-        groups["observed_data"] = {"obs": y.detach().cpu().numpy()}
-        dims["obs"] = ["example", *[f"obs_dim_{i}" for i in range(y.dim() - 1)]]
+        observed, dims["obs"] = observed_groups(log_likelihood, predictive, data[1], (num_chains, num_samples))
+        groups.update(observed)
     if compression is not None:
         masks, bits = compression.masks, {row.name: row.bits for row in compression.report.layers}
     posteriors = compression.posteriors if compression is not None else summarize(model, guide, seed=seed)

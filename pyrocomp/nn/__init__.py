@@ -1,7 +1,7 @@
 from .bayesian_layer import (BAYESIAN_LAYERS, GROUPS, UNIT_DIMS, BayesianConv2d, BayesianLayer, BayesianLinear,
                              ParticleFold, check_group, register_layer)
 from .bayesian_network import BayesianNetwork
-from .likelihoods import CategoricalLikelihood, GaussianLikelihood, Likelihood
+from .likelihoods import BernoulliLikelihood, CategoricalLikelihood, GaussianLikelihood, Likelihood
 
 __all__ = [
     "BAYESIAN_LAYERS",
@@ -11,6 +11,7 @@ __all__ = [
     "BayesianNetwork",
     "GROUPS",
     "UNIT_DIMS",
+    "BernoulliLikelihood",
     "CategoricalLikelihood",
     "GaussianLikelihood",
     "Likelihood",

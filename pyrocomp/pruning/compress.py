@@ -5,7 +5,7 @@ from typing import Dict, List, Optional
 import torch
 from torch import nn
 
-from pyrocomp.nn import BayesianLayer, CategoricalLikelihood
+from pyrocomp.nn import BayesianLayer
 
 from .bits import bit_precision, significand_bits
 from .clusters import weight_clusters
@@ -87,7 +87,7 @@ def _compress(model, guide, example_input, criterion, posteriors, elbo, prune_ou
     for path, post in posteriors.items():
         rule = criterion if criterion is not None else default_criterion(layers[path].prior, elbo)
         masks[path] = rule.keep(post).expand(post.weight_mean.shape)
-    output = _output_layer(model) if isinstance(model.likelihood, CategoricalLikelihood) else None
+    output = _output_layer(model) if getattr(model.likelihood, "keeps_output_units", False) else None
     if output in masks and outputs is not None:  # the context's classes alone
         keep = torch.zeros(masks[output].shape[0], dtype=torch.bool, device=masks[output].device)
         keep[list(outputs)] = True

@@ -104,3 +104,16 @@ def test_speed_keeps_the_fastest_round_of_every_network_engine_batch_and_thread_
     first = sorted(speed.CONFIGS, key=lambda c: (c[1], c[0]))[0]
     assert seconds["dense", "eager", first[0], first[1]] == 4.0 and seconds["vd", "eager", *first] == 6.0
     assert speed.batch_of(torch.arange(6.0).reshape(3, 2), 4).tolist() == [[0.0, 1.0]] * 4
+
+
+def test_diagnostics_lppd_is_the_log_of_the_mean_likelihood_over_every_chain_and_draw():
+    import math
+
+    import arviz as az
+    import diagnostics
+    import numpy as np
+
+    likelihood = np.array([[[0.5, 0.1], [0.3, 0.2]], [[0.1, 0.9], [0.7, 0.4]]])  # (chain, draw, example)
+    idata = az.from_dict(log_likelihood={"obs": np.log(likelihood)})
+    expected = (math.log(np.mean([0.5, 0.3, 0.1, 0.7])) + math.log(np.mean([0.1, 0.2, 0.9, 0.4]))) / 2
+    assert diagnostics.lppd(idata) == pytest.approx(expected)

@@ -1,5 +1,6 @@
 """The variational posterior against NUTS: agreement on a conjugate model, and the mean-field family's known
 under-estimate of variance where the posterior is correlated."""
+import numpy as np
 import pyro
 import pyro.distributions as dist
 import pytest
@@ -71,3 +72,35 @@ def test_posteriors_without_shared_variables_are_refused():
         compare_posteriors(only_norms, only_weights)
     with pytest.raises(ValueError, match="positive ints"):
         nuts_inference_data(None, None, num_samples=0)
+
+
+def test_nuts_draws_carry_weights_norms_and_the_pointwise_likelihood_of_held_out_data():
+    from pyrocomp.nn import BernoulliLikelihood
+    from pyrocomp.priors import AutomaticRelevanceDetermination
+
+    torch.manual_seed(0)
+    x = torch.randn(40, 3)
+    y = (x[:, 0] > 0).long()
+    test = (torch.randn(7, 3), torch.tensor([0, 1, 1, 0, 1, 0, 0]))
+    model = BayesianNetwork(nn.Linear(3, 1), AutomaticRelevanceDetermination(a=1.0, b=1.0, group="in"),
+                            likelihood=BernoulliLikelihood(), dataset_size=len(x))
+    nuts = nuts_inference_data(model, (x, y), num_samples=15, warmup_steps=15, num_chains=2, test=test,
+                               max_tree_depth=4)
+    post = nuts.posterior
+    # the weights come back under their own name from the non-centred draws, with their unit norms
+    assert post["0.weight"].dims == ("chain", "draw", "0_out", "0_in") and post["0.weight"].shape == (2, 15, 1, 3)
+    assert post["0.precision"].dims == ("chain", "draw", "0_out", "0_in")  # one output: its dim stays
+    assert not any(name.endswith("_decentered") for name in post.data_vars)
+    w = post["0.weight"].values
+    assert np.allclose(post["0.norm_in"].values, np.abs(w[:, :, 0, :]), rtol=1e-5)
+    assert np.allclose(post["0.norm_out"].values[..., 0], np.sqrt((w ** 2).sum(-1))[..., 0], rtol=1e-5)
+    # pointwise log-likelihood by hand: log Bernoulli(y | sigmoid(x w + b)) at every draw
+    bias = model.net[0].bias
+    logits = np.einsum("cdoi,ni->cdn", w, test[0].numpy()) + bias.detach().numpy()
+    expected = dist.Bernoulli(logits=torch.from_numpy(logits)).log_prob(test[1].double()).numpy()
+    assert nuts.log_likelihood["obs"].dims == ("chain", "draw", "example")
+    assert np.allclose(nuts.log_likelihood["obs"].values, expected, atol=1e-5)
+    assert set(np.unique(nuts.posterior_predictive["obs"].values)) <= {0.0, 1.0}
+    assert nuts.sample_stats["diverging"].shape == (2, 15)
+    # two chains, two seeds: not the same draws
+    assert not np.allclose(w[0], w[1])
