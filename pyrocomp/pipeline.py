@@ -28,7 +28,8 @@ class CompressionRun:
 
 def compress_network(net, prior, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_warmup_epochs=0,
                      kl_weight=1.0, finetune_epochs=0, finetune_lr=1e-4, device="cpu", seed=0, progress=True, criterion=None,
-                     calibrate=None, calibration_reference=None, second_moment=None, checkpoint=None, resume=False):
+                     calibrate=None, calibration_reference=None, second_moment=None, checkpoint=None, resume=False,
+                     parallel=None):
     """
     Fit ``prior`` to the pretrained ``net`` on ``data.train`` with SVI, read the pruned network
     off the posterior, fine-tune its surviving weights for ``finetune_epochs`` and set the
@@ -58,6 +59,8 @@ def compress_network(net, prior, data, *, epochs, lr=1e-3, batch_size=100, elbo=
         :class:`~pyrocomp.infer.FirstOrderSecondMoment`, paper 001 eq. 34).
     :param checkpoint: a :class:`~pyrocomp.infer.Checkpoint` (or path) of the fit; ``resume`` goes on from it
         (see :func:`~pyrocomp.infer.fit`).
+    :param parallel: how the fit spreads over processes (:class:`~pyrocomp.infer.DataParallel`; default one
+        process). Pre-training, pruning and fine-tuning run in every process alike.
     :raises ValueError: for ``calibrate`` without a validation part.
     :rtype: CompressionRun
     """
@@ -81,7 +84,7 @@ def compress_network(net, prior, data, *, epochs, lr=1e-3, batch_size=100, elbo=
     start = time.perf_counter()
     history = fit(model, guide, data.train, epochs=epochs, lr=lr, batch_size=batch_size, elbo=elbo,
                   kl_warmup_epochs=kl_warmup_epochs, kl_weight=kl_weight, device=device, seed=seed, progress=progress,
-                  callbacks=callbacks, checkpoint=checkpoint, resume=resume)
+                  callbacks=callbacks, checkpoint=checkpoint, resume=resume, parallel=parallel)
     fit_s = time.perf_counter() - start
     example = data.train.tensors[0][:256].to(device)
 

@@ -17,6 +17,7 @@ LAYERS = {
     "pruning": 6,
     "pipeline": 7, "plots": 7, "diagnostics": 7,
     "cli": 8,
+    "__main__": 9,  # python -m pyrocomp: the command line
 }
 ROOT = pathlib.Path(pyrocomp.__file__).parent
 MODULES = sorted(p for p in ROOT.rglob("*.py") if p != ROOT / "__init__.py")

@@ -49,6 +49,10 @@ def build_parser():
                    help="also write the posterior's ArviZ diagnostics into OUT/diagnostics (pyrocomp diagnose)")
     c.add_argument("--resume", action="store_true",
                    help="go on from the checkpoint an interrupted run with the same arguments left beside --out")
+    c.add_argument("--distributed", action="store_true",
+                   help="fit data-parallel over the processes torchrun starts (torchrun --nproc_per_node N -m "
+                        "pyrocomp compress ... --distributed); --batch-size is the global batch; the first process "
+                        "writes --out")
     owners = {}
     for name in PRIORS:
         options = prior_options(name)

@@ -1,7 +1,9 @@
 """``pyrocomp compress``: pre-train (or load) a network, fit a prior, prune, fine-tune, report."""
+import contextlib
 import json
 import math
 import sys
+import tempfile
 import time
 from collections import namedtuple
 from pathlib import Path
@@ -10,8 +12,8 @@ import pyro
 import torch
 
 from pyrocomp.data import hold_out, load_dataset
-from pyrocomp.infer import (SECOND_MOMENTS, ImproperPriorError, MixtureMeanField_ELBO, TaylorMeanField_ELBO, TurboVBI,
-                            classification_error, default_elbo, train)
+from pyrocomp.infer import (SECOND_MOMENTS, DataParallel, ImproperPriorError, MixtureMeanField_ELBO, SingleProcess,
+                            TaylorMeanField_ELBO, TurboVBI, classification_error, default_elbo, init_distributed, train)
 from pyrocomp.models import build_model
 from pyrocomp.pipeline import compress_network
 from pyrocomp.plots import plot_history, plot_masks, plot_message_change
@@ -91,11 +93,27 @@ def _dry_run(net, prior, elbo, elbo_name, data, device):
         pyro.clear_param_store()
 
 
+def _parallel(args):
+    """The fit's parallelism and this process's device: one process on ``--device``, or with ``--distributed`` the
+    processes of torchrun, each on the device its launch gives it."""
+    if not args.distributed:
+        return SingleProcess(), _device(args.device)
+    try:
+        device = init_distributed()
+    except RuntimeError as error:
+        raise UsageError(f"--distributed: {error}") from None
+    parallel = DataParallel()
+    if args.batch_size % parallel.world_size:
+        raise UsageError(f"--distributed: --batch-size {args.batch_size} does not divide among the "
+                         f"{parallel.world_size} processes")
+    return parallel, device
+
+
 def compress_command(args):
     """Run ``pyrocomp compress``; returns the report dictionary."""
     _refuse_options_of_other_priors(args)
     seed_run(args)
-    device = _device(args.device)
+    parallel, device = _parallel(args)
     data = load_dataset(args.dataset, args.data_dir, seed=args.seed)
     if args.calibrate is not None:
         data = hold_out(data, args.validation, seed=args.seed)
@@ -114,16 +132,23 @@ def compress_command(args):
     checkpoint = checkpoint_path(args.out)
     if args.resume and not checkpoint.exists():
         raise UsageError(f"--resume: no checkpoint of an interrupted run at {str(checkpoint)!r}")
-    try:
-        with run_directory(args.out, args.overwrite) as out:
-            summary = _compress_run(args, out, device, data, prior, elbo, elbo_name, net, checkpoint)
+    try:  # the main process writes --out; the others work in a directory thrown away
+        with run_directory(args.out, args.overwrite) if parallel.is_main else _discarded() as out:
+            summary = _compress_run(args, out, device, data, prior, elbo, elbo_name, net, checkpoint, parallel)
     except KeyboardInterrupt:
         if checkpoint.exists():
             print(f"interrupted; {args.out!r} is unchanged. The same command with --resume goes on from the last "
                   f"epoch's checkpoint ({checkpoint})", file=sys.stderr)
         raise
-    checkpoint.unlink(missing_ok=True)  # the run is whole
+    if parallel.is_main:
+        checkpoint.unlink(missing_ok=True)  # the run is whole
     return summary
+
+
+@contextlib.contextmanager
+def _discarded():
+    with tempfile.TemporaryDirectory(prefix="pyrocomp-rank-") as work:
+        yield Path(work)
 
 
 def checkpoint_path(out):
@@ -132,8 +157,8 @@ def checkpoint_path(out):
     return out.parent / f".{out.name}.checkpoint.pt"
 
 
-def _compress_run(args, out, device, data, prior, elbo, elbo_name, net, checkpoint):
-    progress = not args.quiet
+def _compress_run(args, out, device, data, prior, elbo, elbo_name, net, checkpoint, parallel):
+    progress = not args.quiet and parallel.is_main
     pretrain_s = dense_network(net, args, data, device)
     dense_error = classification_error(net, data.test, device)
     save_atomic(out / "dense.pt", {k: v.detach().cpu() for k, v in net.state_dict().items()})
@@ -146,7 +171,7 @@ def _compress_run(args, out, device, data, prior, elbo, elbo_name, net, checkpoi
                                device=device, seed=args.seed, progress=progress,
                                calibrate=None if args.calibrate is None else args.calibrate / 100,
                                second_moment=SECOND_MOMENTS[args.second_moment](), checkpoint=checkpoint,
-                               resume=args.resume)
+                               resume=args.resume, parallel=parallel)
     except ImproperPriorError as error:
         raise UsageError(f"--elbo taylor cannot fit --prior {args.prior}: {error}") from None
     result, history, fit_s = run.result, run.history, run.timing["fit_s"]
@@ -170,7 +195,7 @@ def _compress_run(args, out, device, data, prior, elbo, elbo_name, net, checkpoi
     layers = compressed.pop("layers")
     summary = {
         "model": args.model, "prior": args.prior, "dataset": args.dataset, "seed": args.seed,
-        "epochs": args.epochs, "elbo": elbo_name, "device": str(device),
+        "epochs": args.epochs, "elbo": elbo_name, "device": str(device), "processes": parallel.world_size,
         "dense": {"error": dense_error, "params": report.weights, "flops": report.macs,
                   "architecture": report.architecture_dense},
         "compressed": {"error_before_finetune": report.error_before_finetune,
@@ -200,7 +225,8 @@ def _compress_run(args, out, device, data, prior, elbo, elbo_name, net, checkpoi
     (out / "report.json").write_text(json.dumps(summary, indent=2))
     table = _markdown(summary, report)
     (out / "report.md").write_text(table + "\n")
-    print(table)
+    if parallel.is_main:
+        print(table)
     return summary
 
 

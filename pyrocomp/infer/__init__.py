@@ -5,6 +5,7 @@ from .evaluation import as_loader, classification_error
 from .fit import check_guide, fit, kl_warmup
 from .fit_conditional import TaskLoader, fit_conditional
 from .fit_hook import FitHook
+from .parallelism import DataParallel, Parallelism, SingleProcess, init_distributed
 from .predict import predict
 from .prior_defaults import default_elbo, fit_hooks, register_default_elbo, register_fit_hook
 from .mixture_mean_field_elbo import MixtureMeanField_ELBO
@@ -24,6 +25,7 @@ __all__ = [
     "fit_conditional",
     "CollapsedSupportUpdate",
     "ConjugatePrecision",
+    "DataParallel",
     "DataTermMessenger",
     "ExactSecondMoment",
     "FactorizedSupportUpdate",
@@ -32,9 +34,11 @@ __all__ = [
     "IMPROPER_PRIORS",
     "ImproperPriorError",
     "MixtureMeanField_ELBO",
+    "Parallelism",
     "SECOND_MOMENTS",
     "SUPPORT_UPDATES",
     "SecondMoment",
+    "SingleProcess",
     "SparseVBI",
     "SupportUpdate",
     "SupportMessagePassing",
@@ -47,6 +51,7 @@ __all__ = [
     "default_elbo",
     "fit",
     "fit_hooks",
+    "init_distributed",
     "register_default_elbo",
     "register_fit_hook",
     "kl_warmup",

@@ -10,6 +10,7 @@ from .checkpoint import Checkpoint
 from .data_term_messenger import DataTermMessenger
 from .evaluation import as_loader
 from .mixture_mean_field_elbo import MixtureMeanField_ELBO
+from .parallelism import SingleProcess
 from .prior_defaults import fit_hooks
 
 
@@ -20,7 +21,7 @@ def kl_warmup(epoch, warmup_epochs, kl_weight=1.0):
 
 def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_warmup_epochs=0, kl_weight=1.0,
         device=None, seed=0, progress=True, clip_norm=10.0, validate=False, callbacks=None, checkpoint=None,
-        resume=False):
+        resume=False, parallel=None):
     r"""
     Fit a :class:`~pyrocomp.nn.BayesianNetwork` and its guide by stochastic variational
     inference: each step minimises ``elbo.differentiable_loss`` with one (foreach) Adam over the
@@ -57,6 +58,10 @@ def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_wa
     :param checkpoint: a :class:`~pyrocomp.infer.Checkpoint` or a path (a checkpoint after every epoch).
     :param bool resume: go on from ``checkpoint`` (the same ``epochs`` and arguments); the result is
         bit-identical to an uninterrupted fit.
+    :param parallel: a :class:`~pyrocomp.infer.Parallelism`: :class:`~pyrocomp.infer.SingleProcess` (default) or
+        :class:`~pyrocomp.infer.DataParallel` over the processes of ``torch.distributed`` (launched by ``torchrun``;
+        ``batch_size`` is then the global batch, and only the main process shows progress and writes the
+        checkpoint).
     :returns: per-epoch history: list of dicts with ``epoch, loss`` (mean negative ELBO of the
         epoch's steps, at full-data scale), its two terms ``nll`` (the data term
         :math:`-E_q \ln p(\mathcal D \mid w)`) and ``kl`` (the KL before weighing, so that
@@ -68,12 +73,13 @@ def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_wa
     device = torch.device(device) if device is not None else model.pretrained_device()
     model.to(device)
     guide.to(device)
-    loader = as_loader(data, batch_size, shuffle=True, seed=seed)
+    parallel = SingleProcess() if parallel is None else parallel
+    loader = parallel.loader(data, batch_size, seed)
     if model.dataset_size is None:
         model.dataset_size = len(loader.dataset)
     elbo = MixtureMeanField_ELBO() if elbo is None else elbo
     callbacks = fit_hooks(model, guide) if callbacks is None else list(callbacks)
-    adam_step = _adam_step(model, guide, elbo, lr, clip_norm)
+    adam_step = _adam_step(model, guide, elbo, lr, clip_norm, parallel)
 
     def step(batch):
         x, y = batch
@@ -82,11 +88,13 @@ def fit(model, guide, data, *, epochs, lr=1e-3, batch_size=100, elbo=None, kl_wa
     with pyro.validation_enabled(validate):
         return _checkpointed(model, guide, adam_step.optimizer, loader, epochs, checkpoint, resume,
                              lambda start, history, saved: _fit_loop(
-                                 model, step, loader, epochs, lr, kl_warmup_epochs, progress, callbacks,
-                                 float(kl_weight), getattr(guide, "refresh", None), guide, start, history, saved))
+                                 model, step, loader, epochs, lr, kl_warmup_epochs, progress and parallel.is_main,
+                                 callbacks, float(kl_weight), getattr(guide, "refresh", None), guide, start, history,
+                                 saved, parallel),
+                             parallel.is_main)
 
 
-def _checkpointed(model, guide, optimizer, loader, epochs, checkpoint, resume, run):
+def _checkpointed(model, guide, optimizer, loader, epochs, checkpoint, resume, run, writes=True):
     if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
         checkpoint = Checkpoint(checkpoint)
     if resume and checkpoint is None:
@@ -95,7 +103,7 @@ def _checkpointed(model, guide, optimizer, loader, epochs, checkpoint, resume, r
     start, history = checkpoint.restore(model, guide, optimizer, generator) if resume else (0, [])
 
     def saved(epoch, history):
-        if checkpoint is not None and checkpoint.due(epoch, epochs):
+        if writes and checkpoint is not None and checkpoint.due(epoch, epochs):
             checkpoint.save(epoch, model, guide, optimizer, history, generator)
 
     try:
@@ -133,20 +141,33 @@ def _check_fit_arguments(epochs, lr, kl_weight):
         raise ValueError(f"Expected kl_weight to be a positive finite number but got {kl_weight!r}")
 
 
-def _adam_step(model, guide, elbo, lr, clip_norm):
+class _Objective(torch.nn.Module):
+    """The negative ELBO of a batch and its data term, as a module (for the wrappers of data parallelism)."""
+
+    def __init__(self, model, guide, elbo):
+        super().__init__()
+        self.model, self.guide, self.elbo = model, guide, elbo
+
+    def forward(self, *args):
+        with DataTermMessenger() as data_term:
+            loss = self.elbo.differentiable_loss(self.model, self.guide, *args)
+        return loss, data_term.nll.to(loss.device) / getattr(self.elbo, "num_particles", 1)
+
+
+def _adam_step(model, guide, elbo, lr, clip_norm, parallel=None):
     # one Adam over every parameter of model and guide (Pyro creates none lazily: the guide is set up eagerly)
-    params = [p for p in list(model.parameters()) + list(guide.parameters()) if p.requires_grad]
+    objective = _Objective(model, guide, elbo)
+    params = [p for p in objective.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=lr)
+    forward = objective if parallel is None else parallel.wrap(objective)
 
     def step(*args):
         optimizer.zero_grad()
-        with DataTermMessenger() as data_term:
-            loss = elbo.differentiable_loss(model, guide, *args)
+        loss, nll = forward(*args)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, clip_norm)
         optimizer.step()
         # the loss split as nll + kl_scale * kl, kept on the device until the epoch ends
-        nll = data_term.nll.to(loss.device) / getattr(elbo, "num_particles", 1)
         kl = (loss.detach() - nll) / model.kl_scale if model.kl_scale > 0 else torch.full_like(nll, math.nan)
         return loss.item(), torch.stack([nll, kl])
 
@@ -183,7 +204,7 @@ def _non_finite_cause(modules, lr):
 
 
 def _fit_loop(model, step_fn, loader, epochs, lr, kl_warmup_epochs, progress, callbacks, kl_weight, refresh=None,
-              guide=None, start=0, history=(), after_epoch=None):
+              guide=None, start=0, history=(), after_epoch=None, parallel=None):
     modules = {"model": model} if guide is None else {"model": model, "guide": guide}
     bad = _non_finite(modules)
     if bad:
@@ -192,8 +213,10 @@ def _fit_loop(model, step_fn, loader, epochs, lr, kl_warmup_epochs, progress, ca
     _call(callbacks, "on_fit_start")
     bar = tqdm(range(start, epochs), desc="fit", disable=not progress, leave=False, initial=start, total=epochs)
     model.train()
+    parallel = SingleProcess() if parallel is None else parallel
     for epoch in bar:
         model.kl_scale = kl_warmup(epoch, kl_warmup_epochs, kl_weight)
+        parallel.start_epoch(loader, epoch)
         start, total, count, terms = time.perf_counter(), 0.0, 0, 0.0
         for step, batch in enumerate(loader):
             if not bool(torch.isfinite(batch[0]).all()):
@@ -213,8 +236,10 @@ def _fit_loop(model, step_fn, loader, epochs, lr, kl_warmup_epochs, progress, ca
         if bad:
             raise FloatingPointError(f"After epoch {epoch} the closed-form updates and hooks left non-finite values "
                                      f"in {bad}")
-        nll, kl = (terms / count).tolist()
-        history.append(dict(epoch=epoch + 1, loss=total / count, nll=nll, kl=kl if math.isfinite(kl) else None,
+        # the epoch's means over every process: one collective per epoch
+        means = torch.cat([torch.tensor([total], dtype=torch.float64, device=terms.device), terms.double()]) / count
+        loss, nll, kl = parallel.mean(means).tolist()
+        history.append(dict(epoch=epoch + 1, loss=loss, nll=nll, kl=kl if math.isfinite(kl) else None,
                             kl_scale=model.kl_scale, lr=lr, seconds=seconds, **records))
         if after_epoch is not None:
             after_epoch(epoch, history)

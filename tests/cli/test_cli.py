@@ -127,6 +127,7 @@ TURBO = ["compress", "--model", "lenet300", "--prior", "turbo", "--dataset", "di
     (BASE + ["--lr", "1e300"], "expected a positive number but got '1e300'"),
     (BASE + ["--p01", "5"], "--p01 is an option of --prior turbo, not of --prior vd"),
     (BASE + ["--elbo", "taylor", "--pretrain-epochs", "1000"], "--elbo taylor cannot fit --prior vd"),  # at once
+    (BASE + ["--distributed"], "--distributed: Expected the environment of a torchrun launch"),
 ])
 def test_bad_arguments_exit_2_with_one_line(argv, message, capsys, tmp_path):
     assert main(argv + (["--out", str(tmp_path / "run")] if argv and argv[0] == "compress" else [])) == 2
@@ -338,3 +339,23 @@ def test_turbo_with_a_sharp_support_prior_fits_without_overflow(tmp_path):
     # a legal setting whose Bernoulli KL overflowed float32 in torch's rule
     assert main(TURBO + ["--pretrain-epochs", "1", "--epochs", "2", "--b-bar", "1e-6", "--p01", "1e-4",
                          "--out", str(tmp_path / "run")]) == 0
+
+
+@pytest.mark.slow
+def test_compress_distributed_over_two_processes_under_torchrun(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "pyrocomp",
+                           *BASE, "--pretrain-epochs", "1", "--epochs", "2", "--batch-size", "64", "--distributed",
+                           "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["processes"] == 2 and len(report["history"]) == 2
+    assert done.stdout.count("# pyrocomp compress") == 1  # the first process alone reports
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no other process's directory or checkpoint
+    bad = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "pyrocomp",
+                          *BASE, "--batch-size", "63", "--distributed", "--out", str(tmp_path / "bad")],
+                         capture_output=True, text=True, timeout=600)
+    assert bad.returncode != 0 and "--batch-size 63 does not divide among the 2 processes" in bad.stderr
