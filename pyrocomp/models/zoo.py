@@ -9,6 +9,8 @@ name                      layers                                          paper
 ``lenet5``                conv 6-16 (5×5), FC 120-84                      LeNet-5 (001 Table II)
 ``alexnet``               conv 6-16-32-64-128 (3×3), FC 120-84            small AlexNet (001 Table II)
 ``vgg11``                 VGG-11 with BatchNorm, FC 512                   VGG-11 for CIFAR (001, BC)
+``vgg16``                 VGG-16 with BatchNorm, FC 512                   VGG-16 for CIFAR (BC)
+``resnet18``              torchvision's ResNet-18, 3×3 stem, no max-pool  ResNet-18 for CIFAR
 ========================  ==============================================  =====================
 """
 import inspect
@@ -123,15 +125,42 @@ def alexnet(input_shape, num_classes):
     return _with_classifier(features, input_shape, [120, 84], num_classes)
 
 
-@register_model("vgg11")
-def vgg11(input_shape, num_classes):
-    """VGG-11 with BatchNorm for 32×32 inputs (configuration A), classifier FC 512."""
-    _needs_image("vgg11", input_shape)
+def _vgg(name, config, input_shape, num_classes):
+    _needs_image(name, input_shape)
     features, c = [], input_shape[0]
-    for v in [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"]:
+    for v in config:
         if v == "M":
             features.append(nn.MaxPool2d(2))
         else:
             features += [nn.Conv2d(c, v, 3, padding=1), nn.BatchNorm2d(v), nn.ReLU()]
             c = v
     return _with_classifier(features, input_shape, [512], num_classes)
+
+
+@register_model("vgg11")
+def vgg11(input_shape, num_classes):
+    """VGG-11 with BatchNorm for 32×32 inputs (configuration A), classifier FC 512."""
+    return _vgg("vgg11", [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"], input_shape, num_classes)
+
+
+@register_model("vgg16")
+def vgg16(input_shape, num_classes):
+    """VGG-16 with BatchNorm for 32×32 inputs (configuration D), classifier FC 512."""
+    return _vgg("vgg16", [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
+                input_shape, num_classes)
+
+
+@register_model("resnet18")
+def resnet18(input_shape, num_classes):
+    """
+    torchvision's ResNet-18 for small images (32×32 CIFAR, 28×28 MNIST): the 7×7 stride-2 stem and its max-pool
+    give way to one 3×3 stride-1 convolution, as is usual for CIFAR; residual blocks, BatchNorm and the final
+    average pool are torchvision's.
+    """
+    from torchvision.models import resnet18 as torchvision_resnet18
+
+    _needs_image("resnet18", input_shape)
+    net = torchvision_resnet18(num_classes=num_classes)
+    net.conv1 = nn.Conv2d(input_shape[0], 64, 3, stride=1, padding=1, bias=False)
+    net.maxpool = nn.Identity()
+    return net

@@ -93,6 +93,17 @@ class BayesianNetwork(PyroModule):
             if isinstance(module, BayesianLayer):
                 yield module.site_prefix, module
 
+    def deterministic_layers(self):
+        """
+        The modules with parameters of their own that stay point estimates: ``{path: type name}`` (BatchNorm,
+        LayerNorm, recurrent layers, layers without a prior, ...), the part of the network no prior compresses.
+        """
+        def plain_type(module):  # BatchNorm2d, not the PyroModule subclass Pyro made of it
+            return next(t for t in type(module).__mro__ if not issubclass(t, PyroModule)).__name__
+
+        return {path: plain_type(module) for path, module in self.net.named_modules()
+                if not isinstance(module, BayesianLayer) and any(True for _ in module.parameters(recurse=False))}
+
     def pretrained_device(self):
         """The device of the network's weights."""
         return next(iter(self.pretrained().values())).device

@@ -11,6 +11,9 @@ ARCHITECTURES = {
     "lenet5": ((1, 28, 28), [6, 16], [(400, 120), (120, 84), (84, 10)]),
     "alexnet": ((3, 32, 32), [6, 16, 32, 64, 128], [(128 * 4 * 4, 120), (120, 84), (84, 10)]),
     "vgg11": ((3, 32, 32), [64, 128, 256, 256, 512, 512, 512, 512], [(512, 512), (512, 10)]),
+    "vgg16": ((3, 32, 32), [64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512], [(512, 512), (512, 10)]),
+    # the 3×3 stem, then four stages of two basic blocks (a 1×1 downsampling convolution where a stage starts)
+    "resnet18": ((3, 32, 32), [64] + [64] * 4 + [128, 128, 128, 128, 128] + [256] * 5 + [512] * 5, [(512, 10)]),
 }
 
 
@@ -60,3 +63,23 @@ def test_lenet5_bad_options(options, error, match):
 def test_options_of_a_model_without_any():
     with pytest.raises(TypeError, match=r"takes the options \[\] but got \['widths'\]"):
         build_model("lenet300", (1, 28, 28), 10, widths=(3, 5, 16, 17))
+
+
+def test_resnet18_keeps_32x32_resolution_in_its_stem_and_runs_on_mnist_shapes():
+    net = build_model("resnet18", (3, 32, 32), 10)
+    assert (net.conv1.kernel_size, net.conv1.stride) == ((3, 3), (1, 1)) and isinstance(net.maxpool, nn.Identity)
+    assert build_model("resnet18", (1, 28, 28), 10)(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    with pytest.raises(ValueError, match="image inputs"):
+        build_model("resnet18", (30,), 10)
+
+
+def test_a_bayesian_resnet18_names_what_it_leaves_deterministic():
+    from pyrocomp import BayesianNetwork
+    from pyrocomp.priors import LogUniformPrior
+
+    model = BayesianNetwork(build_model("resnet18", (3, 32, 32), 10), LogUniformPrior(), dataset_size=10)
+    paths = [path for path, _ in model.bayesian_layers()]
+    assert len(paths) == 21 and "layer2.0.downsample.0" in paths and paths[-1] == "fc"
+    deterministic = model.deterministic_layers()
+    assert set(deterministic.values()) == {"BatchNorm2d"} and len(deterministic) == 20  # 17 + 3 downsampling
+    assert "layer2.0.downsample.1" in deterministic
