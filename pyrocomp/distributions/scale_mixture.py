@@ -42,14 +42,12 @@ class Rayleigh(TransformedDistribution):
 def component_log_probs(components, value):
     """:math:`\\ln p_k(z)` of every component, last dimension the components; ``-inf`` off a support."""
     out = []
-    for c in components:
+    for c in components:  # every value scored at a point of the support, then masked: no host sync on the device
         inside = c.support.check(value)
-        if bool(inside.all()):
-            out.append(c.log_prob(value))
-            continue
         support = c.support
         point = (support.lower_bound + support.upper_bound) / 2 if hasattr(support, "upper_bound") else 1.0
-        safe = torch.where(inside, value, torch.as_tensor(point, dtype=value.dtype, device=value.device))
+        per_value = inside.reshape(inside.shape + (1,) * (value.dim() - inside.dim()))  # across an event's values
+        safe = torch.where(per_value, value, torch.as_tensor(point, dtype=value.dtype, device=value.device))
         out.append(torch.where(inside, c.log_prob(safe), -math.inf))
     return torch.stack(out, dim=-1)
 

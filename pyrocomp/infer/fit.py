@@ -167,9 +167,10 @@ def _adam_step(model, guide, elbo, lr, clip_norm, parallel=None):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, clip_norm)
         optimizer.step()
-        # the loss split as nll + kl_scale * kl, kept on the device until the epoch ends
-        kl = (loss.detach() - nll) / model.kl_scale if model.kl_scale > 0 else torch.full_like(nll, math.nan)
-        return loss.item(), torch.stack([nll, kl])
+        # the loss and its split as nll + kl_scale * kl, kept on the device until the epoch ends
+        loss = loss.detach()
+        kl = (loss - nll) / model.kl_scale if model.kl_scale > 0 else torch.full_like(nll, math.nan)
+        return torch.stack([loss, nll, kl])
 
     step.optimizer = optimizer
     return step
@@ -188,16 +189,21 @@ def _call(callbacks, method, *args):
 
 
 def _non_finite(modules):
-    """Names of the parameters and buffers of ``modules`` (``{prefix: module}``) holding NaN or infinity."""
-    return [f"{prefix}.{name}" for prefix, module in modules.items()
-            for name, value in [*module.named_parameters(), *module.named_buffers()]
-            if value.is_floating_point() and not bool(torch.isfinite(value).all())]
+    """Names of the parameters and buffers of ``modules`` (``{prefix: module}``) holding NaN or infinity (one host
+    sync per device)."""
+    named = [(f"{prefix}.{name}", value) for prefix, module in modules.items()
+             for name, value in [*module.named_parameters(), *module.named_buffers()] if value.is_floating_point()]
+    finite = {}
+    for device in {value.device for _, value in named}:
+        mine = [(name, value) for name, value in named if value.device == device]
+        finite.update(zip([name for name, _ in mine], torch.stack([torch.isfinite(v).all() for _, v in mine]).tolist()))
+    return [name for name, _ in named if not finite[name]]
 
 
 def _non_finite_cause(modules, lr):
     bad = _non_finite(modules)
     if bad:
-        return (f"the last step left non-finite values in {bad[:5]}: lower the learning rate (now {lr}) or check the "
+        return (f"the steps left non-finite values in {bad[:5]}: lower the learning rate (now {lr}) or check the "
                 "prior's hyper-parameters")
     return (f"every parameter is finite, so a term of the ELBO overflowed at these values: check the prior's "
             f"hyper-parameters and the data, or lower the learning rate (now {lr})")
@@ -217,17 +223,28 @@ def _fit_loop(model, step_fn, loader, epochs, lr, kl_warmup_epochs, progress, ca
     for epoch in bar:
         model.kl_scale = kl_warmup(epoch, kl_warmup_epochs, kl_weight)
         parallel.start_epoch(loader, epoch)
-        start, total, count, terms = time.perf_counter(), 0.0, 0, 0.0
+        start, count, terms, first_bad, bad_input = time.perf_counter(), 0, 0.0, None, None
         for step, batch in enumerate(loader):
-            if not bool(torch.isfinite(batch[0]).all()):
-                raise ValueError(f"Expected finite inputs but batch {step} of epoch {epoch} has NaN or inf")
-            loss, step_terms = step_fn(batch)
+            # the first batch with a non-finite input, remembered where the batch is (no host sync)
+            finite = torch.isfinite(batch[0]).all()
+            bad_input = torch.where(finite, -1, step) if bad_input is None else \
+                torch.where((bad_input < 0) & ~finite, step, bad_input)
+            step_terms = step_fn(batch).double()  # (loss, nll, kl) on the device: no host sync within the epoch
             terms = terms + step_terms
-            if not math.isfinite(loss):
-                raise FloatingPointError(f"The ELBO became {loss} at epoch {epoch}, step {step}: "
-                                         + _non_finite_cause(modules, lr))
-            total, count = total + loss, count + 1
+            # the first non-finite loss of the epoch and its step, remembered without a sync
+            bad = ~torch.isfinite(step_terms[:1])
+            here = torch.cat([step_terms.new_tensor([step]), step_terms[:1]])
+            first_bad = torch.where(bad, here, torch.full_like(here, math.nan)) if first_bad is None else \
+                torch.where(bad & first_bad[:1].isnan(), here, first_bad)
+            count += 1
             _call(callbacks, "after_step")
+        # one sync per epoch: the epoch's means, and where an input or the ELBO first went non-finite
+        if int(bad_input) >= 0:
+            raise ValueError(f"Expected finite inputs but batch {int(bad_input)} of epoch {epoch} has NaN or inf")
+        loss, nll, kl, bad_step, bad_loss = torch.cat([terms / count, first_bad]).tolist()
+        if not math.isnan(bad_step):
+            raise FloatingPointError(f"The ELBO became {bad_loss} at epoch {epoch}, step {int(bad_step)}: "
+                                     + _non_finite_cause(modules, lr))
         seconds = time.perf_counter() - start
         # work the guide's hooks owe the epoch's last step (Turbo-VBI's belief propagation), then the fit's hooks
         records = refresh() if refresh is not None else {}
@@ -236,14 +253,13 @@ def _fit_loop(model, step_fn, loader, epochs, lr, kl_warmup_epochs, progress, ca
         if bad:
             raise FloatingPointError(f"After epoch {epoch} the closed-form updates and hooks left non-finite values "
                                      f"in {bad}")
-        # the epoch's means over every process: one collective per epoch
-        means = torch.cat([torch.tensor([total], dtype=torch.float64, device=terms.device), terms.double()]) / count
-        loss, nll, kl = parallel.mean(means).tolist()
+        if parallel.world_size > 1:  # the epoch's means over every process: one collective per epoch
+            loss, nll, kl = parallel.mean(terms / count).tolist()
         history.append(dict(epoch=epoch + 1, loss=loss, nll=nll, kl=kl if math.isfinite(kl) else None,
                             kl_scale=model.kl_scale, lr=lr, seconds=seconds, **records))
         if after_epoch is not None:
             after_epoch(epoch, history)
-        bar.set_postfix(loss=f"{total / count:.3g}", **{label: f"{100 * records[key]:.2f}%"
+        bar.set_postfix(loss=f"{loss:.3g}", **{label: f"{100 * records[key]:.2f}%"
                                                           for key, label in (("kept_fraction", "kept"), ("error", "error"))
                                                           if records.get(key) is not None})
     model.kl_scale = 1.0

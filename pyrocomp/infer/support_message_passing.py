@@ -57,11 +57,14 @@ class SupportMessagePassing:
         start = time.perf_counter()
         like = next(iter(self.layers.values())).support_prior_logits
         messages, result = self._canvas_for(like).extrinsic(evidence, **self.options)
-        total, largest, count = 0.0, 0.0, 0
+        sums, maxima, count = [], [], 0
         for path, layer in self.layers.items():
             new = messages[path].to(like.dtype)
             delta = (torch.sigmoid(new) - torch.sigmoid(layer.support_prior_logits)).abs()
-            total, largest, count = total + float(delta.sum()), max(largest, float(delta.max())), count + delta.numel()
+            sums.append(delta.sum())
+            maxima.append(delta.max())
+            count += delta.numel()
             layer.support_prior_logits.copy_(new)
+        total, largest = torch.stack([torch.stack(sums).sum(), torch.stack(maxima).max()]).tolist()  # one sync
         return dict(change=total / count, change_max=largest, iterations=result.iterations,
                     converged=result.converged, seconds=time.perf_counter() - start)

@@ -13,7 +13,7 @@ from torch.distributions import kl_divergence
 
 from pyrocomp.distributions import LogUniform
 from pyrocomp.guides import taylor_posterior_family
-from pyrocomp.util import compact, unwrap_independent
+from pyrocomp.util import unwrap_independent
 
 #: priors whose KL against a Gaussian has no optimum in the variance when the likelihood is
 #: taken at the mean; extend when adding improper priors.
@@ -64,8 +64,7 @@ def _kl_normal_fixed_scales(q, p):
         inv_var = (bp.scale * bp.scale).reciprocal_()
         ratio = bq.scale * bq.scale * inv_var
         constant = total(ratio - 1 - ratio.log())
-    loc = compact(bp.loc)
-    diff = bq.loc if loc.numel() == 1 and not bool(loc.ne(0).any()) else bq.loc - bp.loc
+    diff = bq.loc - bp.loc  # without asking the device whether the prior's mean is zero
     return 0.5 * (constant + total(diff * diff * inv_var))
 
 

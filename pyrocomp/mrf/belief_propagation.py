@@ -105,7 +105,8 @@ def loopy_belief_propagation(unary, horizontal=None, vertical=None, messages=Non
             new[3][:-1] = torch.where(v.mask, _backward((belief - up)[1:], v), 0.0)
         if damping:
             new = [(1 - damping) * n + damping * o for n, o in zip(new, (left, right, up, down))]
-        change = max(float((n - o).abs().max()) for n, o in zip(new, (left, right, up, down)))
+        # one host sync per iteration, for the stopping rule
+        change = float(torch.stack([(n - o).abs().max() for n, o in zip(new, (left, right, up, down))]).max())
         left, right, up, down = new
         if change < tolerance:
             break

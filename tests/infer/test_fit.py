@@ -41,11 +41,17 @@ def test_bad_kl_weight_is_refused(kl_weight):
         fit(model, guide, (x, y), epochs=1, kl_weight=kl_weight, progress=False)
 
 
+@pytest.mark.filterwarnings("ignore:Encountered NaN")  # the inputs are checked when the epoch ends, without a sync
 def test_non_finite_inputs_are_refused():
     model, guide, x, y = _setup()
     x[5, 0] = float("nan")
     with pytest.raises(ValueError, match="batch 0 of epoch 0 has NaN"):
         fit(model, guide, (x, y), epochs=1, batch_size=60, progress=False)
+    model, guide, x, y = _setup()
+    x[45, 1], x[59, 2] = float("inf"), float("nan")  # batch 2 of an unshuffled loader, after two clean ones
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=20)
+    with pytest.raises(ValueError, match="batch 2 of epoch 0 has NaN or inf"):
+        fit(model, guide, loader, epochs=1, progress=False)
 
 
 def test_non_finite_starting_values_are_named_before_the_fit():
@@ -59,7 +65,7 @@ def test_non_finite_starting_values_are_named_before_the_fit():
 @pytest.mark.filterwarnings("ignore:Encountered NaN")
 def test_a_diverged_fit_names_the_values_that_went_non_finite():
     model, guide, x, y = _setup()
-    with pyro.validation_enabled(False), pytest.raises(FloatingPointError, match=r"epoch \d+, step \d+: the last step "
+    with pyro.validation_enabled(False), pytest.raises(FloatingPointError, match=r"epoch \d+, step \d+: the steps "
                                                                                    r"left non-finite values in \['"):
         fit(model, guide, (x, y), epochs=20, batch_size=60, lr=1e12, progress=False)
 
