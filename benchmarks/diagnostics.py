@@ -14,8 +14,9 @@ the diagnostics cost beside the fit.
 3. ``compare``: sparse VD, group normal-Jeffreys and group horseshoe on LeNet-300-100 / ``mnist5k`` (``pyrocomp
    compress``), ranked by ``az.compare`` (PSIS-LOO on the first 500 test examples), with the direct held-out
    log predictive density beside it (no importance sampling: the test examples are not in the fit).
-4. ``timing``: ``to_inference_data`` and ``pyrocomp diagnose`` on LeNet-5-Caffe / ``mnist5k`` against the fit's own
-   time (target: under 10 %).
+4. ``timing``: ``to_inference_data`` (2 chains of 100 draws, each scoring the test examples ``pyrocomp diagnose``
+   scores by default) and ``pyrocomp diagnose`` on LeNet-5-Caffe / ``mnist5k`` against the fit's own time
+   (target: under 10 %).
 
     python benchmarks/diagnostics.py --out results [--quick] [--parts logistic mlp compare timing] [--runs DIR]
 
@@ -40,6 +41,7 @@ from torch import nn  # noqa: E402
 from common import parser, print_table, setup, write_rows  # noqa: E402
 from pyrocomp import AutoCompressionGuide, BayesianNetwork  # noqa: E402
 from pyrocomp.cli import load_run, main as pyrocomp  # noqa: E402
+from pyrocomp.cli.diagnose import EXAMPLES as DIAGNOSE_EXAMPLES  # noqa: E402
 from pyrocomp.data import load_dataset  # noqa: E402
 from pyrocomp.diagnostics import compare_posteriors, nuts_inference_data, plot_posteriors, to_inference_data  # noqa
 from pyrocomp.guides import mean_field_weights  # noqa: E402
@@ -48,7 +50,7 @@ from pyrocomp.nn import BernoulliLikelihood  # noqa: E402
 from pyrocomp.priors import AutomaticRelevanceDetermination  # noqa: E402
 
 #: (epochs of SVI, NUTS draws per chain, NUTS warm-up, NUTS tree depth), full and --quick
-SIZES = {"logistic": ((300, 300, 300, 7), (60, 40, 40, 5)), "mlp": ((200, 300, 300, 7), (30, 30, 30, 4))}
+SIZES = {"logistic": ((300, 300, 300, 7), (60, 40, 40, 5)), "mlp": ((200, 250, 250, 6), (30, 30, 30, 4))}
 #: pyrocomp compress options, full and --quick
 COMPRESS = (["--pretrain-epochs", "10", "--epochs", "30"],
             ["--pretrain-epochs", "1", "--epochs", "2", "--finetune-epochs", "0"])
@@ -182,7 +184,8 @@ def timing(args, out, runs):
     loaded = load_run(run, None)
     x, y = loaded["data"].test.tensors
     start = time.perf_counter()
-    to_inference_data(loaded["model"], loaded["guide"], (x[:EXAMPLES], y[:EXAMPLES]), num_samples=100, num_chains=2)
+    n = DIAGNOSE_EXAMPLES  # as many test examples as pyrocomp diagnose scores by default
+    to_inference_data(loaded["model"], loaded["guide"], (x[:n], y[:n]), num_samples=100, num_chains=2)
     inference_data_s = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()

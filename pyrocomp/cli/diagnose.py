@@ -23,13 +23,16 @@ from pyrocomp.util import require
 from .arguments import UsageError
 from .prior_options import prior_options
 
-#: how many examples of the test set the log-likelihood and the reliability diagram use
-EXAMPLES = 500
+#: how many examples of the test set the log-likelihood and the reliability diagram use by default: the draws'
+#: forward passes over them are most of the work
+EXAMPLES = 250
 
 
 def add_arguments(p, positive_int):
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="directories written by pyrocomp compress")
     p.add_argument("--num-samples", type=positive_int, default=100, help="posterior draws per chain (2 chains)")
+    p.add_argument("--examples", type=positive_int, default=EXAMPLES,
+                   help=f"test examples scored by every draw (log-likelihood, LOO, reliability; default {EXAMPLES})")
     p.add_argument("--out", default=None, help="directory for the files (default: RUN_DIR/diagnostics of the first)")
     p.add_argument("--data-dir", default=None, help="directory of the torchvision data sets")
 
@@ -81,7 +84,7 @@ def load_run(run_dir, data_dir):
 
 
 def diagnose(out, model, guide, data, history, masks, bits, compressed, dense, num_samples=100, seed=0,
-             threshold=None, **attrs):
+             threshold=None, examples=EXAMPLES, **attrs):
     """
     Write a run's diagnostics into ``out``: ``inference_data.nc`` (the whole InferenceData, for ArviZ),
     ``summary.csv`` (``az.summary`` of the prior's sites, or of the unit norms for a prior without any), ``group_log_alpha.png``, ``scales.png`` (a forest of the first layer's
@@ -93,7 +96,7 @@ def diagnose(out, model, guide, data, history, masks, bits, compressed, dense, n
     """
     az = require("arviz", "diagnostics")
     plt = require("matplotlib.pyplot", "plots")
-    x, y = (t[:EXAMPLES] for t in data.test.tensors)
+    x, y = (t[:examples] for t in data.test.tensors)
     device = next(model.parameters()).device
     idata = to_inference_data(model, guide, (x.to(device), y.to(device)), history, masks=masks, bits=bits,
                               num_samples=num_samples, num_chains=2, seed=seed, **attrs)
@@ -145,6 +148,7 @@ def diagnose_command(args):
             idatas.append(diagnose(target, run["model"], run["guide"], run["data"], s.get("history"), run["masks"],
                                    {r["name"]: r["bits"] for r in s["layers"]}, run["compressed"], run["dense"],
                                    args.num_samples, seed=s["seed"], threshold=s["arguments"].get("threshold"),
+                                   examples=args.examples,
                                    run=str(args.run_dirs[i]), prior=s["prior"]))
         if len(runs) > 1:
             _stability(tmp, runs, idatas)

@@ -34,7 +34,8 @@ def test_compress_diagnose_writes_the_inference_data_summary_and_pictures(runs):
 
 def test_diagnose_several_runs_tells_which_units_they_agree_to_prune(runs, tmp_path, capsys):
     out = tmp_path / "both"
-    assert main(["diagnose", str(runs[0]), str(runs[1]), "--num-samples", "20", "--out", str(out)]) == 0
+    assert main(["diagnose", str(runs[0]), str(runs[1]), "--num-samples", "20", "--examples", "40", "--out",
+                 str(out)]) == 0
     stability = (out / "stability.md").read_text()
     assert stability.startswith("| layer | side | units | pruned by all |") and "- 1.scale: " in stability
     assert (out / "stability.png").stat().st_size > 1000
@@ -42,6 +43,7 @@ def test_diagnose_several_runs_tells_which_units_they_agree_to_prune(runs, tmp_p
     second = az.from_netcdf(out / "run1" / "inference_data.nc").posterior["1.norm_in"].mean(("chain", "draw"))
     assert float(abs(first - second).max()) > 1e-3  # each run's own posterior, not the last one loaded
     assert "diagnostics of 2 run(s)" in capsys.readouterr().out
+    assert az.from_netcdf(out / "run0" / "inference_data.nc").log_likelihood["obs"].shape == (2, 20, 40)
 
 
 @pytest.mark.parametrize("make, message", [
