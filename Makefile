@@ -41,6 +41,7 @@ benchmarks: $(STAMP)
 	$(PY) benchmarks/mixture.py --out benchmarks/results --threads 1
 	$(PY) benchmarks/speed.py --out benchmarks/results
 	$(PY) benchmarks/diagnostics.py --out benchmarks/results --quiet
+	$(PY) benchmarks/scale.py --out benchmarks/results
 
 clean:
 	rm -rf runs .pytest_cache docs/_build docs/api/generated

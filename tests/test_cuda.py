@@ -51,3 +51,24 @@ def test_a_fit_on_cuda_stays_there_and_syncs_only_between_epochs(kind):
     assert all(p.device.type == "cuda" for p in [*model.parameters(), *guide.parameters()])
     result = compress(model, guide, data[0][:8])
     assert result.network(data[0][:8]).device.type == "cuda"
+
+
+def test_diagnostics_and_export_read_a_model_on_cuda(tmp_path):
+    from pyrocomp.diagnostics import to_inference_data
+    from pyrocomp.pruning import export_network
+
+    model, guide, (x, y) = _problem(GroupNormalJeffreys())
+    fit(model, guide, (x, y), epochs=2, batch_size=40, progress=False)
+    idata = to_inference_data(model, guide, (x[:30], y[:30]), num_samples=10, num_chains=2)
+    assert idata.log_likelihood["obs"].shape == (2, 10, 30)
+    result = compress(model, guide, x[:8])
+    for fmt in ("pt", "torchscript"):
+        export_network(result.network, tmp_path / f"net.{fmt}", format=fmt, example_input=x[:8])
+        assert (tmp_path / f"net.{fmt}").stat().st_size > 0
+
+
+def test_the_cli_compresses_on_cuda(tmp_path):
+    from pyrocomp.cli import main
+
+    assert main(["compress", "--model", "lenet300", "--prior", "group-nj", "--dataset", "digits", "--device", "cuda",
+                 "--pretrain-epochs", "1", "--epochs", "1", "--quiet", "--out", str(tmp_path / "run")]) == 0

@@ -16,6 +16,8 @@ TINY = {
                     ["| variable | VI mean |", "picture: vi_vs_nuts.png", "PSIS-LOO", "group-HS"]),
     "deploy.py": (["--epochs", "1", "--pretrain-epochs", "1"],
                   ["| dense onnx |", "| compressed onnx int8 |", "| compressed, packed at the posterior's bits |"]),
+    "distributed.py": (["--epochs", "2", "--pretrain-epochs", "1", "--processes", "2"],
+                       ["2 processes, global batch 100", "| 2 |", "compressed: architecture 784-"]),
     "conditional_classes.py": (["--dataset", "digits", "--epochs", "1", "--pretrain-epochs", "1"],
                                ["| classes | dense error % |", "| 3+4 |", "| 9+0 |"]),
 }

@@ -117,3 +117,14 @@ def test_diagnostics_lppd_is_the_log_of_the_mean_likelihood_over_every_chain_and
     idata = az.from_dict(log_likelihood={"obs": np.log(likelihood)})
     expected = (math.log(np.mean([0.5, 0.3, 0.1, 0.7])) + math.log(np.mean([0.1, 0.2, 0.9, 0.4]))) / 2
     assert diagnostics.lppd(idata) == pytest.approx(expected)
+
+
+def test_scale_times_a_plain_and_a_bayesian_step_of_a_cifar_shaped_network():
+    import scale
+
+    x, y = scale.fake_data(6, seed=0)
+    assert x.shape == (6, 3, 32, 32) and y.dtype == torch.long and int(y.max()) < 10
+    plain = scale.time_step("lenet300", "plain", batch=2, steps=2, device=torch.device("cpu"))
+    bayes = scale.time_step("lenet300", "group-nj", batch=2, steps=2, device=torch.device("cpu"))
+    assert plain["params"] == bayes["params"] == 3072 * 300 + 300 + 300 * 100 + 100 + 100 * 10 + 10
+    assert plain["s_per_step"] > 0 and bayes["s_per_step"] > 0 and bayes["peak_mb"] > 0
