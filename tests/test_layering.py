@@ -15,7 +15,7 @@ LAYERS = {
     "guides": 4,
     "infer": 5,
     "pruning": 6,
-    "pipeline": 7, "plots": 7, "diagnostics": 7,
+    "pipeline": 7, "plots": 7, "diagnostics": 7, "baselines": 7,
     "cli": 8,
     "__main__": 9,  # python -m pyrocomp: the command line
 }

@@ -9,6 +9,7 @@ PACKAGES = [
     ("infer", "Inference"),
     ("pruning", "Pruning and export"),
     ("diagnostics", "Diagnostics with ArviZ"),
+    ("baselines", "Non-Bayesian baselines"),
     ("data", "Data sets"),
     ("models", "Models"),
     ("cli", "Command line"),

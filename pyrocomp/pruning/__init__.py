@@ -1,7 +1,7 @@
 from .bits import bit_precision, exponent_bits, significand_bits
 from .calibration import Calibration, calibrate, choose_sparsest, monotone_errors
 from .clusters import weight_clusters
-from .compress import Compression, compress
+from .compress import Compression, compress, compress_masked
 from .conditional import ContextCompression, compress_contexts, context_error
 from .criteria import (
     AllOf,
@@ -32,6 +32,7 @@ from .layer_posterior import LayerPosterior, summarize
 from .report import CompressionReport, LayerReport
 
 __all__ = [
+    "compress_masked",
     "area_between_fronts",
     "best_compression",
     "pareto_front",

@@ -1,3 +1,4 @@
+import copy
 import warnings
 from dataclasses import dataclass, replace
 from typing import Dict, List, Optional
@@ -113,6 +114,33 @@ def _compress(model, guide, example_input, criterion, posteriors, elbo, prune_ou
                                 s.kernel, significand))
     result = Compression(network=network, masks=masks, posteriors=posteriors, report=CompressionReport(rows))
     return result if outputs is None else _select_outputs(result, outputs)
+
+
+@torch.no_grad()
+def compress_masked(network, masks, example_input):
+    """
+    The same accounting for a network pruned without a posterior (magnitude pruning, SNIP, ...): a copy of
+    ``network`` with ``masks`` applied, its disconnected units physically removed (:func:`prune_`), and a
+    :class:`CompressionReport` at 32 bits per kept weight.
+
+    :param torch.nn.Module network: a plain network.
+    :param dict masks: ``{module path: bool mask}`` of the weights of its ``Linear`` / ``Conv2d`` layers.
+    :rtype: Compression
+    :raises ValueError: a mask for a module that is not one of its layers, or of another shape.
+    """
+    network = copy.deepcopy(network).eval()
+    modules = dict(network.named_modules())
+    for path, mask in masks.items():
+        module = modules.get(path)
+        if not isinstance(module, (nn.Linear, nn.Conv2d)) or tuple(mask.shape) != tuple(module.weight.shape):
+            shape = None if module is None or not hasattr(module, "weight") else tuple(module.weight.shape)
+            raise ValueError(f"Expected masks of the network's Linear/Conv2d weights but got {path!r} of shape "
+                             f"{tuple(mask.shape)} (module weight: {shape})")
+        module.weight.mul_(mask.to(module.weight.device, module.weight.dtype))
+    rows = [LayerReport(s.name, s.kind, s.weights, s.weights_kept, s.in_units, s.in_kept, s.out_units, s.out_kept,
+                        32 if s.weights_kept else 0, s.macs, s.macs_kept, s.width, [], s.kernel, None)
+            for s in prune_(network, example_input)]
+    return Compression(network=network, masks=dict(masks), posteriors={}, report=CompressionReport(rows))
 
 
 def _select_outputs(result, outputs):

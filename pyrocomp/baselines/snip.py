@@ -1,0 +1,42 @@
+"""SNIP: single-shot pruning at initialisation by connection sensitivity (Lee, Ajanthan and Torr, ICLR 2019)."""
+import torch
+from torch import nn
+
+from pyrocomp.infer import train
+
+from .magnitude import prunable_weights, top_masks
+
+
+def snip_masks(network, x, y, keep_fraction):
+    r"""
+    Keep the ``keep_fraction`` of the weights with the largest connection sensitivity
+    :math:`|\partial L / \partial w \cdot w|` of the cross-entropy :math:`L` on the mini-batch ``(x, y)``
+    (SNIP eq. (6); its normalisation by the sum does not change the order), one threshold for the whole network.
+
+    :returns: ``{module path: bool mask}``.
+    """
+    weights = prunable_weights(network)
+    device = next(iter(weights.values())).device
+    loss = nn.functional.cross_entropy(network(x.to(device)), y.to(device))
+    grads = torch.autograd.grad(loss, list(weights.values()))
+    return top_masks({path: (g * w).abs() for (path, w), g in zip(weights.items(), grads)}, keep_fraction)
+
+
+def snip_pruning(network, data, keep_fraction, *, epochs, batch_size=100, lr=1e-3, device=None, seed=0,
+                 progress=False):
+    """
+    SNIP end to end: masks from one mini-batch at the network's initialisation, then training of the kept weights
+    (zeros kept). ``network`` is changed in place.
+
+    :returns: the masks ``{module path: bool mask}``.
+    """
+    x, y = data if isinstance(data, (tuple, list)) else data.tensors
+    generator = torch.Generator().manual_seed(seed)
+    batch = torch.randperm(len(x), generator=generator)[:batch_size]
+    masks = snip_masks(network, x[batch], y[batch], keep_fraction)
+    with torch.no_grad():
+        for path, weight in prunable_weights(network).items():
+            weight.mul_(masks[path])
+    train(network, data, epochs=epochs, lr=lr, batch_size=batch_size, device=device, seed=seed, keep_zeros=True,
+          progress=progress, desc="snip")
+    return masks
