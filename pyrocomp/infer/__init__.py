@@ -1,7 +1,7 @@
 from .checkpoint import Checkpoint
 from .conjugate_precision import ConjugatePrecision
 from .data_term_messenger import DataTermMessenger
-from .evaluation import as_loader, classification_error
+from .evaluation import as_loader, classification_error, fgsm_errors
 from .fit import check_guide, fit, kl_warmup
 from .fit_conditional import TaskLoader, fit_conditional
 from .fit_hook import FitHook
@@ -50,6 +50,7 @@ __all__ = [
     "collapsed_support_evidence",
     "default_elbo",
     "fit",
+    "fgsm_errors",
     "fit_hooks",
     "init_distributed",
     "register_default_elbo",

@@ -223,3 +223,25 @@ def test_data_term_messenger_scales_and_masks_as_the_elbo_does():
     with DataTermMessenger() as again:  # a new context starts from zero
         pass
     assert again.nll.item() == 0
+
+
+def test_fgsm_moves_every_input_against_its_class_by_hand_on_a_linear_classifier():
+    from pyrocomp.infer import fgsm_errors
+
+    torch.manual_seed(3)
+    net = nn.Linear(5, 2).double()
+    x = torch.randn(40, 5, dtype=torch.float64)
+    y = (x[:, 0] + 0.3 * x[:, 1] > 0).long()
+    w, b = net.weight.detach(), net.bias.detach()
+    low, high = float(x.min()), float(x.max())
+    expected = []
+    for eps in (0.0, 0.02, 0.1, 0.3):
+        # the cross-entropy grows fastest, sign-wise, against the true class: -sign(w_y - w_other)
+        away = -(w[y] - w[1 - y]).sign()
+        attacked = (x + eps * (high - low) * away).clamp(low, high)
+        expected.append(((attacked @ w.t() + b).argmax(1) != y).double().mean().item())
+    got = fgsm_errors(net, (x, y), [0.0, 0.02, 0.1, 0.3])
+    assert got == pytest.approx(expected)
+    assert got[0] == pytest.approx(classification_error(net, (x, y))) and got[-1] > got[0]
+    with pytest.raises(ValueError, match="non-negative"):
+        fgsm_errors(net, (x, y), [-0.1])
