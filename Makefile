@@ -42,6 +42,7 @@ benchmarks: $(STAMP)
 	$(PY) benchmarks/speed.py --out benchmarks/results
 	$(PY) benchmarks/diagnostics.py --out benchmarks/results --quiet
 	$(PY) benchmarks/scale.py --out benchmarks/results
+	$(PY) benchmarks/frontiers.py --out benchmarks/results --threads 1
 
 clean:
 	rm -rf runs .pytest_cache docs/_build docs/api/generated

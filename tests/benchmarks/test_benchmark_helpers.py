@@ -128,3 +128,23 @@ def test_scale_times_a_plain_and_a_bayesian_step_of_a_cifar_shaped_network():
     bayes = scale.time_step("lenet300", "group-nj", batch=2, steps=2, device=torch.device("cpu"))
     assert plain["params"] == bayes["params"] == 3072 * 300 + 300 + 300 * 100 + 100 + 100 * 10 + 10
     assert plain["s_per_step"] > 0 and bayes["s_per_step"] > 0 and bayes["peak_mb"] > 0
+
+
+def test_frontiers_reads_the_best_compression_within_each_tolerance_and_the_gap_to_magnitude():
+    import math
+
+    import frontiers
+
+    # one seed: dense error 2 %; the method reaches CR 10 at 2.4 % and CR 50 at 3.5 %; magnitude CR 4 at 2.2 %
+    method = [(0.02, [dict(error=0.024, cr_prune=10.0), dict(error=0.035, cr_prune=50.0),
+                      dict(error=0.05, cr_prune=40.0)], 1.0)]
+    magnitude = [(0.02, [dict(error=0.022, cr_prune=4.0)], 2.0)]
+    assert frontiers.best_at(method[0][1], 0.02, 0.005) == 10.0
+    assert frontiers.best_at(method[0][1], 0.02, 0.02) == 50.0
+    assert frontiers.best_at(method[0][1], 0.02, 0.001) == 1.0  # nothing within 0.1 point: no compression
+    row = frontiers.summarise("lenet300", "mnist5k", "vd", method, magnitude)
+    assert row["cr_prune_at_5"] == "10.0 ± 0.0" and row["cr_prune_at_20"] == "50.0 ± 0.0"
+    assert row["points"] == 3 and row["dense_error"] == pytest.approx(2.0)
+    # over [2 %, 3 %]: from 2.2 % magnitude has CR 4 and the method 1; from 2.4 % the method has 10
+    expected = (0.002 * 0 + 0.002 * (0 - math.log10(4)) + 0.006 * (1 - math.log10(4))) / 0.01
+    assert row["area_vs_magnitude"] == pytest.approx(expected)
