@@ -53,39 +53,40 @@ def _point(result_network, report, data):
                 architecture=report.architecture)
 
 
-def magnitude_points(dense, data, args, seed):
+def _masked_points(settings, start, prune, data):
+    """One point per setting: ``prune(network, setting)`` prunes (and trains) the network ``start()`` gives and
+    returns its masks."""
     points = []
-    for keep in KEEP_FRACTIONS:
-        net = copy.deepcopy(dense)
-        masks = iterative_magnitude_pruning(net, data.train, keep, rounds=3, retrain_epochs=args.finetune_epochs,
-                                            lr=args.finetune_lr, batch_size=args.batch_size, seed=seed)
+    for setting in settings:
+        net = start()
+        masks = prune(net, setting)
         result = compress_masked(net, masks, data.train.tensors[0][:256])
-        points.append(dict(_point(result.network, result.report, data), setting=keep))
+        points.append(dict(_point(result.network, result.report, data), setting=setting))
     return points
+
+
+def _fresh(args, data, seed):
+    def start():
+        torch.manual_seed(seed)
+        return build_model(args.model, data.input_shape, data.num_classes)
+    return start
+
+
+def magnitude_points(dense, data, args, seed):
+    return _masked_points(KEEP_FRACTIONS, lambda: copy.deepcopy(dense), lambda net, keep: iterative_magnitude_pruning(
+        net, data.train, keep, rounds=3, retrain_epochs=args.finetune_epochs, lr=args.finetune_lr,
+        batch_size=args.batch_size, seed=seed), data)
 
 
 def snip_points(dense, data, args, seed):
-    points = []
-    for keep in KEEP_FRACTIONS:
-        torch.manual_seed(seed)
-        net = build_model(args.model, data.input_shape, data.num_classes)
-        masks = snip_pruning(net, data.train.tensors, keep, epochs=args.pretrain_epochs, batch_size=args.batch_size,
-                             seed=seed)
-        result = compress_masked(net, masks, data.train.tensors[0][:256])
-        points.append(dict(_point(result.network, result.report, data), setting=keep))
-    return points
+    return _masked_points(KEEP_FRACTIONS, _fresh(args, data, seed), lambda net, keep: snip_pruning(
+        net, data.train.tensors, keep, epochs=args.pretrain_epochs, batch_size=args.batch_size, seed=seed), data)
 
 
 def l0_points(dense, data, args, seed):
-    points = []
-    for weight in L0_WEIGHTS:
-        torch.manual_seed(seed)
-        net = build_model(args.model, data.input_shape, data.num_classes)
-        masks = l0_pruning(net, data.train, epochs=args.pretrain_epochs, l0_weight=weight, gate_lr=0.1,
-                           batch_size=args.batch_size, seed=seed)
-        result = compress_masked(net, masks, data.train.tensors[0][:256])
-        points.append(dict(_point(result.network, result.report, data), setting=weight))
-    return points
+    return _masked_points(L0_WEIGHTS, _fresh(args, data, seed), lambda net, weight: l0_pruning(
+        net, data.train, epochs=args.pretrain_epochs, l0_weight=weight, gate_lr=0.1, batch_size=args.batch_size,
+        seed=seed), data)
 
 
 def bayesian_points(method):
