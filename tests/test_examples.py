@@ -31,7 +31,11 @@ def test_every_example_has_tiny_arguments():
     assert {path.name for path in EXAMPLES} == set(TINY)
 
 
-@pytest.mark.parametrize("name", sorted(TINY))
+#: examples whose tiny run still launches processes: with the slow tests
+SLOW = {"distributed.py"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in sorted(TINY)])
 def test_example_runs_with_tiny_arguments(name, capsys):
     argv, shown = TINY[name]
     _main(name)(argv)
