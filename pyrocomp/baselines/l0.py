@@ -95,13 +95,18 @@ def l0_pruning(network, data, *, epochs, l0_weight=1.0, group=None, lr=1e-3, gat
         {"params": [p for p in network.parameters() if id(p) not in gate_params], "lr": lr},
         {"params": [p for g in gates.values() for p in g.parameters()], "lr": lr if gate_lr is None else gate_lr}])
     size = len(loader.dataset)
-    for _ in range(epochs):
+    for epoch in range(epochs):
+        total = torch.zeros((), device=device)
         for x, y in loader:
             optimizer.zero_grad()
             penalty = sum(g.probability_nonzero().sum() for g in gates.values())
             loss = nn.functional.cross_entropy(network(x.to(device)), y.to(device)) + l0_weight * penalty / size
             loss.backward()
             optimizer.step()
+            total = total + loss.detach()
+        if not bool(torch.isfinite(total)):  # one check per epoch
+            raise FloatingPointError(f"The L0-penalised loss became {float(total)} in epoch {epoch}; lower the "
+                                     f"learning rates (now {lr}, gates {gate_lr or lr})")
     network.eval()
     masks = {}
     modules = dict(network.named_modules())

@@ -30,7 +30,11 @@ def snip_pruning(network, data, keep_fraction, *, epochs, batch_size=100, lr=1e-
 
     :returns: the masks ``{module path: bool mask}``.
     """
-    x, y = data if isinstance(data, (tuple, list)) else data.tensors
+    if isinstance(data, torch.utils.data.TensorDataset):
+        data = data.tensors
+    if not (isinstance(data, (tuple, list)) and len(data) == 2 and all(torch.is_tensor(t) for t in data)):
+        raise TypeError(f"Expected an (x, y) pair of tensors or a TensorDataset but got {type(data).__name__}")
+    x, y = data
     generator = torch.Generator().manual_seed(seed)
     batch = torch.randperm(len(x), generator=generator)[:batch_size]
     masks = snip_masks(network, x[batch], y[batch], keep_fraction)

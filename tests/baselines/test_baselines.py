@@ -118,3 +118,13 @@ def test_l0_pruning_trades_weights_for_its_penalty_on_digits():
     net = build_model("lenet300", data.input_shape, data.num_classes)
     masks = l0_pruning(net, data.train, epochs=2, l0_weight=50.0, group="in", lr=3e-3, gate_lr=0.1, batch_size=64)
     assert all(bool((m == m[:1]).all()) for m in masks.values())  # one gate per input unit: whole columns
+
+
+def test_the_baselines_refuse_bad_data_and_a_diverging_l0_fit():
+    from pyrocomp.baselines import l0_pruning
+
+    with pytest.raises(TypeError, match=r"\(x, y\) pair of tensors"):
+        snip_pruning(_net(), [torch.zeros(3, 5)], 0.5, epochs=1)
+    x, y = torch.randn(20, 5), torch.randint(0, 3, (20,))
+    with pytest.raises(FloatingPointError, match="L0-penalised loss became nan in epoch 0"):
+        l0_pruning(_net(), (x, y), epochs=1, l0_weight=float("nan"), batch_size=10)
