@@ -7,7 +7,8 @@ by one run per keep fraction (iterative magnitude pruning, SNIP) or per penalty 
 front per seed is the Pareto front of its points; the table reads, for each tolerance over the dense network's error
 (the same seed's), the best CR_prune on the front (mean ± sd over seeds) and the mean log10 CR_prune gap to
 magnitude pruning over errors from dense to dense + 1 point (``pyrocomp.pruning.area_between_fronts``). Pictures
-``frontiers_<model>_<dataset>.png``: error against CR_prune and against kept MACs, every method, each seed's front.
+``frontiers_<model>_<dataset>.png``: error against CR_prune and against kept MACs, every method, each seed's front,
+and on full MNIST the papers' published points (stars).
 
     python benchmarks/frontiers.py --out results [--quick] [--models lenet300 ...] [--dataset mnist5k|mnist|fashion-mnist]
         [--methods ...] [--seeds 3] [--epochs E]
@@ -41,6 +42,12 @@ BAYESIAN = ["vd", "group-nj", "group-hs", "io-nj", "mixture", "turbo"]
 METHODS = ["magnitude", "snip", "l0", *BAYESIAN]
 QUICK_METHODS = ["magnitude", "snip", "vd", "group-nj"]
 TOLERANCES = (0.005, 0.01, 0.02)
+#: the papers' published points on full MNIST, (model, dataset) -> [(label, error, CR_prune)]: sparse VD
+#: (Molchanov et al. 2017) and Bayesian Compression (Louizos et al. 2017), as the issue quotes them
+PUBLISHED = {("lenet300", "mnist"): [("sparse VD (published)", 0.0192, 68.0), ("BC-GNJ (published)", 0.018, 9.0),
+                                     ("BC-GHS (published)", 0.018, 9.0)],
+             ("lenet5-caffe", "mnist"): [("sparse VD (published)", 0.010, 63.0),
+                                         ("BC-GHS (published)", 0.010, 156.0)]}
 COLUMNS = [("model", "model", ""), ("dataset", "dataset", ""), ("method", "method", ""), ("seeds", "seeds", ""),
            ("dense_error", "dense error %", ".2f"), ("points", "points", ""),
            *[(f"cr_prune_at_{round(1000 * t)}", f"CR_prune at +{100 * t:g} pt", "") for t in TOLERANCES],
@@ -143,6 +150,8 @@ def plot(model, dataset, curves, path):
                          color=colour, label=label)
             axes[1].plot([100 * p["macs_kept"] / p["macs"] for p in front], [100 * p["error"] for p in front],
                          marker="o", ms=3, color=colour, label=label)
+    for label, error, cr in PUBLISHED.get((model, dataset), []):
+        axes[0].scatter([cr], [100 * error], marker="*", s=90, zorder=3, label=label)
     dense = statistics.mean(r[0] for runs in curves.values() for r in runs)
     for ax in axes:
         ax.axhline(100 * dense, color="grey", linestyle="--", lw=1, label="dense")

@@ -148,3 +148,13 @@ def test_frontiers_reads_the_best_compression_within_each_tolerance_and_the_gap_
     # over [2 %, 3 %]: from 2.2 % magnitude has CR 4 and the method 1; from 2.4 % the method has 10
     expected = (0.002 * 0 + 0.002 * (0 - math.log10(4)) + 0.006 * (1 - math.log10(4))) / 0.01
     assert row["area_vs_magnitude"] == pytest.approx(expected)
+
+
+def test_frontiers_draws_the_published_points_on_full_mnist(tmp_path):
+    import frontiers
+
+    runs = {"vd": [(0.02, [dict(error=0.025, cr_prune=30.0, macs_kept=50, macs=100)], 1.0)]}
+    frontiers.plot("lenet300", "mnist", runs, tmp_path / "mnist.png")
+    frontiers.plot("lenet300", "mnist5k", runs, tmp_path / "mnist5k.png")
+    assert (tmp_path / "mnist.png").stat().st_size > (tmp_path / "mnist5k.png").stat().st_size > 10_000
+    assert [p[2] for p in frontiers.PUBLISHED[("lenet5-caffe", "mnist")]] == [63.0, 156.0]
