@@ -34,7 +34,8 @@ from pyrocomp.infer import classification_error, default_elbo, train  # noqa: E4
 from pyrocomp.models import build_model  # noqa: E402
 from pyrocomp.pipeline import compress_network  # noqa: E402
 from pyrocomp.priors import get_prior  # noqa: E402
-from pyrocomp.pruning import area_between_fronts, compress_masked, pareto_front, sweep_thresholds  # noqa: E402
+from pyrocomp.pruning import (area_between_fronts, best_compression, compress_masked, pareto_front,  # noqa: E402
+                              sweep_thresholds)
 
 KEEP_FRACTIONS = (0.5, 0.2, 0.1, 0.05, 0.02, 0.01)
 L0_WEIGHTS = (0.03, 0.1, 0.3, 1.0)
@@ -119,7 +120,7 @@ POINTS = {"magnitude": magnitude_points, "snip": snip_points, "l0": l0_points,
 
 def best_at(front, dense_error, tolerance):
     """The largest CR_prune of a front within ``tolerance`` of the dense error (1 when none is)."""
-    return max([p["cr_prune"] for p in front if p["error"] <= dense_error + tolerance], default=1.0)
+    return best_compression(front, dense_error + tolerance)
 
 
 def summarise(model, dataset, method, runs, magnitude_runs):
