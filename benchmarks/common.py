@@ -32,11 +32,12 @@ def setup(args):
 def write_rows(out, name, rows, columns):
     """
     Write ``rows`` (a list of dicts, one per method) to ``out/name.json`` and the result page ``out/name.md``
-    (date, command, machine, the table of ``columns`` and the pictures beside it), each atomically.
+    (date, command, machine, the table of ``columns`` and the pictures beside it: ``name.png`` and
+    ``name_*.png``), each atomically.
     """
     out = Path(out)
     _write_atomic(out / f"{name}.json", json.dumps(rows, indent=2))
-    pictures = sorted(p.name for p in out.glob(f"{name}*.png"))
+    pictures = sorted(p.name for p in out.glob(f"{name}*.png") if p.stem == name or p.stem.startswith(name + "_"))
     _write_atomic(out / f"{name}.md", result_page(name, rows, columns, pictures))
     return out / f"{name}.json"
 

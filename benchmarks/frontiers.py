@@ -3,20 +3,33 @@ Error–compression frontiers of every method under one accounting (issue: compa
 
 Each method gives, per seed, a curve of (error, CR_prune, MACs) points: the Bayesian priors by sweeping their pruning
 criterion's threshold over one fitted posterior (``pyrocomp.pruning.sweep_thresholds``, no re-fit), the baselines
-by one run per keep fraction (iterative magnitude pruning, SNIP) or per penalty (L0 hard-concrete gates). A method's
-front per seed is the Pareto front of its points; the table reads, for each tolerance over the dense network's error
-(the same seed's), the best CR_prune on the front (mean ± sd over seeds) and the mean log10 CR_prune gap to
-magnitude pruning over errors from dense to dense + 1 point (``pyrocomp.pruning.area_between_fronts``). Pictures
-``frontiers_<model>_<dataset>.png``: error against CR_prune and against kept MACs, every method, each seed's front,
-and on full MNIST the papers' published points (stars).
+by one run per keep fraction (iterative magnitude pruning, SNIP) or per penalty (L0 hard-concrete gates). The
+mixture's single components (``mixture-hs``, ``mixture-laplace``, ``mixture-nj``) are the same ``MixturePrior`` with
+one component, so that the mixing is the only difference. A method's front per seed is the Pareto front of its
+points, in weights (CR_prune) and in multiply-accumulates (MACs ratio = MACs / kept MACs). The table reads, for each
+tolerance over the dense network's error (the same seed's), the best CR_prune and the best MACs ratio on the fronts
+(mean ± sd over seeds); the mean log10 CR_prune gap to magnitude pruning over errors from dense to dense + 1 point
+(``pyrocomp.pruning.area_between_fronts``); and, over the same range, on how many seeds the method's front dominates
+each method it is compared with (``pyrocomp.pruning.dominates``): magnitude pruning for every Bayesian method, the
+single components for the mixture, group-NJ and sparse VD in MACs for Turbo-VBI.
+
+Robustness (seed 0): each method's network at the largest CR_prune within 1 point of the dense error (the most
+accurate one when none is) and the dense network, under FGSM for ε from 0 to 0.3 (``pyrocomp.infer.fgsm_errors``)
+and their expected calibration error (``pyrocomp.plots.reliability``).
+
+Pictures ``NAME_<model>.png``: error against CR_prune and against the MACs ratio, every method, each seed's front,
+and on full MNIST the papers' published points (stars); ``NAME_robustness_<model>.png``: FGSM error against ε and
+the ECE. NAME is ``--name``, by default ``frontiers`` on mnist5k and ``frontiers-<dataset>`` otherwise.
 
     python benchmarks/frontiers.py --out results [--quick] [--models lenet300 ...] [--dataset mnist5k|mnist|fashion-mnist]
-        [--methods ...] [--seeds 3] [--epochs E]
+        [--methods ...] [--seeds 3] [--epochs E] [--train-size N] [--name NAME]
 
 ``--quick``: LeNet-300-100 on mnist5k, one seed, a few epochs, four methods. Full MNIST at the papers' settings (200
-epochs) is ``--dataset mnist --epochs 200`` (hours here).
+epochs) is ``--dataset mnist --epochs 200`` (hours here: see ``benchmarks/README.md``). ``--train-size N`` trains on
+N examples of the training split drawn per seed (the test set stays whole).
 """
 import copy
+import dataclasses
 import statistics
 import time
 from pathlib import Path
@@ -30,17 +43,25 @@ import torch  # noqa: E402
 from common import SHARED_DATA, parser, print_table, setup, write_rows  # noqa: E402
 from pyrocomp.baselines import iterative_magnitude_pruning, l0_pruning, snip_pruning  # noqa: E402
 from pyrocomp.data import load_dataset  # noqa: E402
-from pyrocomp.infer import classification_error, default_elbo, train  # noqa: E402
+from pyrocomp.infer import classification_error, default_elbo, fgsm_errors, train  # noqa: E402
 from pyrocomp.models import build_model  # noqa: E402
 from pyrocomp.pipeline import compress_network  # noqa: E402
-from pyrocomp.priors import get_prior  # noqa: E402
-from pyrocomp.pruning import (area_between_fronts, best_compression, compress_masked, pareto_front,  # noqa: E402
-                              sweep_thresholds)
+from pyrocomp.plots import reliability  # noqa: E402
+from pyrocomp.priors import MixturePrior, get_prior  # noqa: E402
+from pyrocomp.pruning import (area_between_fronts, best_compression, compress_masked, dominates,  # noqa: E402
+                              pareto_front, sweep_thresholds)
 
 KEEP_FRACTIONS = (0.5, 0.2, 0.1, 0.05, 0.02, 0.01)
 L0_WEIGHTS = (0.03, 0.1, 0.3, 1.0)
-BAYESIAN = ["vd", "group-nj", "group-hs", "io-nj", "mixture", "turbo"]
+#: the mixture's components alone, as one-component mixtures: method -> component
+SINGLE_COMPONENTS = {"mixture-hs": "horseshoe", "mixture-laplace": "laplace", "mixture-nj": "normal-jeffreys"}
+BAYESIAN = ["vd", "group-nj", "group-hs", "io-nj", "mixture", *SINGLE_COMPONENTS, "turbo"]
 METHODS = ["magnitude", "snip", "l0", *BAYESIAN]
+#: method -> (the methods its front is compared with, the compression axis)
+COMPARED = {"turbo": (["group-nj", "vd", "magnitude"], "macs_ratio"),
+            "mixture": (["mixture-hs", "mixture-laplace", "mixture-nj", "magnitude"], "cr_prune"),
+            **{m: (["magnitude"], "cr_prune") for m in BAYESIAN if m not in ("turbo", "mixture")}}
+EPSILONS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
 QUICK_METHODS = ["magnitude", "snip", "vd", "group-nj"]
 TOLERANCES = (0.005, 0.01, 0.02)
 #: the papers' published points on full MNIST, (model, dataset) -> [(label, error, CR_prune)]: sparse VD
@@ -52,13 +73,18 @@ PUBLISHED = {("lenet300", "mnist"): [("sparse VD (published)", 0.0192, 68.0), ("
 COLUMNS = [("model", "model", ""), ("dataset", "dataset", ""), ("method", "method", ""), ("seeds", "seeds", ""),
            ("dense_error", "dense error %", ".2f"), ("points", "points", ""),
            *[(f"cr_prune_at_{round(1000 * t)}", f"CR_prune at +{100 * t:g} pt", "") for t in TOLERANCES],
-           ("area_vs_magnitude", "log10 CR gap to magnitude", ".2f"), ("s", "seconds", ".0f")]
+           *[(f"macs_ratio_at_{round(1000 * t)}", f"MACs ratio at +{100 * t:g} pt", "") for t in TOLERANCES[1:2]],
+           ("area_vs_magnitude", "log10 CR gap to magnitude", ".2f"), ("dominates", "dominates (seeds)", ""),
+           ("robust_error", "chosen: error %", ".2f"), ("robust_cr_prune", "chosen: CR_prune", ".1f"),
+           ("ece_percent", "ECE %", ".1f"), *[(f"fgsm_error_at_{round(100 * e)}", f"FGSM ε={e:g} error %", ".1f")
+                                               for e in (0.1, 0.2, 0.3)],
+           ("epochs", "epochs", ""), ("s", "seconds", ".0f")]
 
 
-def _point(result_network, report, data):
-    return dict(error=classification_error(result_network, data.test), cr_prune=report.cr_prune,
-                macs_kept=report.macs_kept, macs=report.macs, kept_percent=report.wr_percent,
-                architecture=report.architecture)
+def _point(network, report, data):
+    return dict(error=classification_error(network, data.test), cr_prune=report.cr_prune,
+                macs_kept=report.macs_kept, macs=report.macs, macs_ratio=report.macs / max(report.macs_kept, 1),
+                kept_percent=report.wr_percent, architecture=report.architecture, network=network)
 
 
 def _masked_points(settings, start, prune, data):
@@ -97,9 +123,15 @@ def l0_points(dense, data, args, seed):
         seed=seed), data)
 
 
+def _prior(method):
+    if method in SINGLE_COMPONENTS:
+        return MixturePrior((SINGLE_COMPONENTS[method],), learn_concentration=False)
+    return get_prior(method)
+
+
 def bayesian_points(method):
     def points(dense, data, args, seed):
-        prior = get_prior(method)
+        prior = _prior(method)
         run = compress_network(copy.deepcopy(dense), prior, data, epochs=args.epochs, lr=1e-3,
                                batch_size=args.batch_size, kl_warmup_epochs=min(10, args.epochs // 3), seed=seed,
                                progress=False)
@@ -109,7 +141,7 @@ def bayesian_points(method):
                                      posteriors=run.result.posteriors)
         except TypeError:  # a criterion without a grid of thresholds: the fit's own point
             swept = [dict(_point(run.result.network, run.result.report, data), threshold=None)]
-        return [dict(p, setting=p["threshold"], macs=run.result.report.macs) for p in swept]
+        return [dict(p, setting=p["threshold"]) for p in swept]
     return points
 
 
@@ -118,51 +150,117 @@ POINTS = {"magnitude": magnitude_points, "snip": snip_points, "l0": l0_points,
           **{m: bayesian_points(m) for m in BAYESIAN}}
 
 
-def best_at(front, dense_error, tolerance):
-    """The largest CR_prune of a front within ``tolerance`` of the dense error (1 when none is)."""
-    return best_compression(front, dense_error + tolerance)
+def best_at(front, dense_error, tolerance, x="cr_prune"):
+    """The largest ``x`` of a front within ``tolerance`` of the dense error (1 when none is)."""
+    return best_compression(front, dense_error + tolerance, x)
 
 
-def summarise(model, dataset, method, runs, magnitude_runs):
-    """One row per method: over seeds, the best CR_prune at each tolerance and the gap to magnitude pruning.
-    ``runs``: per seed ``(dense error, points, seconds)``."""
+def robustness(network, data):
+    """The FGSM errors at :data:`EPSILONS` and the expected calibration error of a deterministic network."""
+    network.eval()
+    x, y = data.test.tensors
+    with torch.no_grad():
+        probs = torch.cat([torch.softmax(network(batch), -1) for batch in x.split(1000)])
+    errors = fgsm_errors(network, data.test, EPSILONS)
+    return dict(ece_percent=100 * reliability(probs, y)[3],
+                fgsm_errors={f"{e:g}": 100 * err for e, err in zip(EPSILONS, errors)},
+                **{f"fgsm_error_at_{round(100 * e)}": 100 * err for e, err in zip(EPSILONS, errors)})
+
+
+def chosen(points, dense_error, tolerance=0.01):
+    """The point of largest CR_prune within ``tolerance`` of the dense error; the most accurate when none is."""
+    within = [p for p in points if p["error"] <= dense_error + tolerance]
+    return max(within, key=lambda p: p["cr_prune"]) if within else min(points, key=lambda p: p["error"])
+
+
+def _mean_sd(values, fmt=".1f"):
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):{fmt}} ± {sd:{fmt}}"
+
+
+def summarise(model, dataset, method, runs, curves):
+    """One row per method: over seeds, the best CR_prune (and MACs ratio) at each tolerance, the gap to magnitude
+    pruning and the seeds on which the front dominates each compared method's. ``runs``: per seed
+    ``(dense error, points, seconds)``; ``curves``: every method's runs."""
     row = dict(model=model, dataset=dataset, method=method, seeds=len(runs),
                dense_error=100 * statistics.mean(r[0] for r in runs), points=sum(len(r[1]) for r in runs),
                s=sum(r[2] for r in runs))
     for t in TOLERANCES:
-        values = [best_at(pareto_front(points), dense, t) for dense, points, _ in runs]
-        sd = statistics.stdev(values) if len(values) > 1 else 0.0
-        row[f"cr_prune_at_{round(1000 * t)}"] = f"{statistics.mean(values):.1f} ± {sd:.1f}"
-    if magnitude_runs is not None:
+        row[f"cr_prune_at_{round(1000 * t)}"] = _mean_sd([best_at(pareto_front(points), dense, t)
+                                                          for dense, points, _ in runs])
+        row[f"macs_ratio_at_{round(1000 * t)}"] = _mean_sd([best_at(pareto_front(points, "macs_ratio"), dense, t,
+                                                                    "macs_ratio") for dense, points, _ in runs], ".2f")
+    if "magnitude" in curves:
         gaps = [area_between_fronts(pareto_front(points), pareto_front(reference), (dense, dense + 0.01))
-                for (dense, points, _), (_, reference, _) in zip(runs, magnitude_runs)]
+                for (dense, points, _), (_, reference, _) in zip(runs, curves["magnitude"])]
         row["area_vs_magnitude"] = statistics.mean(gaps)
+    others, x = COMPARED.get(method, ([], "cr_prune"))
+    wins = {}
+    for other in others:
+        if other in curves:
+            wins[other] = sum(dominates(pareto_front(points, x), pareto_front(reference, x), (dense, dense + 0.01), x)
+                              for (dense, points, _), (_, reference, _) in zip(runs, curves[other]))
+    if wins:
+        row["dominates"] = ", ".join(f"{other} {n}/{len(runs)}" for other, n in wins.items()) + f" ({x})"
+        row["dominated_seeds"] = wins
     return row
 
 
 def plot(model, dataset, curves, path):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for i, (method, runs) in enumerate(curves.items()):
-        colour = f"C{i % 10}"
+        colour, style = f"C{i % 10}", "-" if i < 10 else "--"
         for seed, (dense, points, _) in enumerate(runs):
-            front = pareto_front(points)
             label = method if seed == 0 else None
-            axes[0].plot([p["cr_prune"] for p in front], [100 * p["error"] for p in front], marker="o", ms=3,
-                         color=colour, label=label)
-            axes[1].plot([100 * p["macs_kept"] / p["macs"] for p in front], [100 * p["error"] for p in front],
-                         marker="o", ms=3, color=colour, label=label)
+            for ax, x in zip(axes, ("cr_prune", "macs_ratio")):
+                front = pareto_front(points, x)
+                ax.plot([p[x] for p in front], [100 * p["error"] for p in front], marker="o", ms=3, color=colour,
+                        linestyle=style, label=label)
     for label, error, cr in PUBLISHED.get((model, dataset), []):
         axes[0].scatter([cr], [100 * error], marker="*", s=90, zorder=3, label=label)
     dense = statistics.mean(r[0] for runs in curves.values() for r in runs)
-    for ax in axes:
-        ax.axhline(100 * dense, color="grey", linestyle="--", lw=1, label="dense")
-        ax.set(ylabel="test error %", ylim=(0, max(5, 100 * dense + 6)))
+    top = max(5, 100 * dense + 6)
+    for ax, x in zip(axes, ("cr_prune", "macs_ratio")):
+        ax.axhline(100 * dense, color="grey", linestyle=":", lw=1, label="dense")
+        # the compressions reached within the picture's errors set the x range, not the broken networks
+        shown = [p[x] for runs in curves.values() for r in runs for p in r[1] if 100 * p["error"] <= top]
+        shown += [cr for _, _, cr in PUBLISHED.get((model, dataset), []) if x == "cr_prune"]
+        ax.set(ylabel="test error %", ylim=(0, top), xlim=(0.8, 1.5 * max(shown, default=10)))
     axes[0].set(xscale="log", xlabel="CR_prune = |w| / |w≠0|", title=f"{model} / {dataset}: error against CR_prune")
-    axes[1].set(xscale="log", xlabel="kept MACs %", title="error against kept MACs")
+    axes[1].set(xscale="log", xlabel="MACs ratio = MACs / kept MACs", title="error against MACs")
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def plot_robustness(model, dataset, robust, path):
+    """FGSM error against ε and the ECE of the dense network and each method's chosen network."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw=dict(width_ratios=(3, 2)))
+    for i, (method, r) in enumerate(robust.items()):
+        label = method if method == "dense" else f"{method} (CR {r['robust_cr_prune']:.0f})"
+        axes[0].plot(EPSILONS, list(r["fgsm_errors"].values()), marker="o", ms=3, color=f"C{i % 10}",
+                     linestyle="-" if i < 10 else "--", label=label)
+    axes[0].set(xlabel="FGSM ε (fraction of the input range)", ylabel="test error %",
+                title=f"{model} / {dataset}: error under FGSM (001 Fig. 12)")
+    axes[0].legend(fontsize=7)
+    axes[1].barh(list(robust), [r["ece_percent"] for r in robust.values()], color=[f"C{i % 10}" for i in range(len(robust))])
+    axes[1].invert_yaxis()
+    axes[1].set(xlabel="expected calibration error %", title="calibration")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def subsample(data, size, seed):
+    """``data`` with ``size`` training examples drawn by ``seed`` (all of them when ``size`` is None)."""
+    if size is None:
+        return data
+    x, y = data.train.tensors
+    if not 0 < size <= len(y):
+        raise SystemExit(f"pyrocomp: error: --train-size must be in 1..{len(y)} but got {size}")
+    index = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))[:size]
+    return dataclasses.replace(data, train=torch.utils.data.TensorDataset(x[index], y[index]))
 
 
 def main(argv=None):
@@ -177,6 +275,8 @@ def main(argv=None):
     p.add_argument("--finetune-epochs", type=int, default=None, help="retraining epochs per magnitude round")
     p.add_argument("--finetune-lr", type=float, default=1e-4)
     p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--train-size", type=int, default=None, help="train on this many examples, drawn per seed")
+    p.add_argument("--name", default=None, help="NAME of NAME.json, NAME.md and the pictures")
     args = p.parse_args(argv)
     setup(args)
     quick = args.quick
@@ -186,28 +286,50 @@ def main(argv=None):
     args.pretrain_epochs = args.pretrain_epochs or (5 if quick else 20)
     args.epochs = args.epochs or (20 if quick else 100)
     args.finetune_epochs = args.finetune_epochs or (1 if quick else 5)
+    name = args.name or ("frontiers" if args.dataset == "mnist5k" else f"frontiers-{args.dataset}")
     rows, out = [], Path(args.out)
     for model in models:
         args.model = model
-        curves = {}
+        curves, dense_runs, robust = {}, [], {}
         for seed in range(seeds):
-            data = load_dataset(args.dataset, args.data_dir, seed=seed)
+            data = subsample(load_dataset(args.dataset, args.data_dir, seed=seed), args.train_size, seed)
             torch.manual_seed(seed)
             dense = build_model(model, data.input_shape, data.num_classes)
+            start = time.perf_counter()
             train(dense, data.train, epochs=args.pretrain_epochs, batch_size=args.batch_size, seed=seed,
                   progress=not quick)
             dense_error = classification_error(dense, data.test)
+            dense_runs.append((dense_error, time.perf_counter() - start))
+            if seed == 0:
+                robust["dense"] = dict(robustness(copy.deepcopy(dense), data), robust_error=100 * dense_error,
+                                       robust_cr_prune=1.0)
             for method in methods:
                 start = time.perf_counter()
                 points = POINTS[method](dense, data, args, seed)
-                curves.setdefault(method, []).append((dense_error, points, time.perf_counter() - start))
+                seconds = time.perf_counter() - start
+                if seed == 0:
+                    pick = chosen(points, dense_error)
+                    robust[method] = dict(robustness(pick["network"], data), robust_error=100 * pick["error"],
+                                          robust_cr_prune=pick["cr_prune"])
+                for q in points:  # keep the numbers, not the networks
+                    q.pop("network", None)
+                curves.setdefault(method, []).append((dense_error, points, seconds))
                 print(f"{model} seed {seed} {method}: {len(points)} points, best error "
-                      f"{100 * min(q['error'] for q in points):.2f} %", flush=True)
-        magnitude = curves.get("magnitude")
-        rows += [summarise(model, args.dataset, method, runs, magnitude) for method, runs in curves.items()]
-        plot(model, args.dataset, curves, out / f"frontiers_{model}_{args.dataset}.png")
+                      f"{100 * min(q['error'] for q in points):.2f} %, {seconds:.0f} s", flush=True)
+        dense_row = dict(model=model, dataset=args.dataset, method="dense", seeds=seeds, points=seeds,
+                         dense_error=100 * statistics.mean(e for e, _ in dense_runs), epochs=args.pretrain_epochs,
+                         s=sum(t for _, t in dense_runs), train_size=len(data.train),
+                         **{f"cr_prune_at_{round(1000 * t)}": "1.0" for t in TOLERANCES}, **robust["dense"])
+        rows.append(dense_row)
+        for method, runs in curves.items():
+            rows.append(dict(summarise(model, args.dataset, method, runs, curves), **robust[method],
+                             epochs=None if method in ("magnitude", "snip", "l0") else args.epochs,
+                             train_size=len(data.train)))
+        plot(model, args.dataset, curves, out / f"{name}_{model}.png")
+        plot_robustness(model, args.dataset, robust, out / f"{name}_robustness_{model}.png")
+        write_rows(out, name, rows, COLUMNS)  # each network's rows as soon as they are in
     print_table(rows, COLUMNS)
-    write_rows(out, "frontiers", rows, COLUMNS)
+    write_rows(out, name, rows, COLUMNS)
     return rows
 
 

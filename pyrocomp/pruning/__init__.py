@@ -18,7 +18,7 @@ from .criteria import (
 from .default_criteria import default_criterion, register_criterion
 from .export import LayerStructure, prune_, select_outputs_
 from .kernels import CroppedConv2d, apply_conv_geometry_, conv_geometry, crop_window, shrink_kernel, shrink_kernels_
-from .frontier import area_between_fronts, best_compression, pareto_front, sweep_thresholds
+from .frontier import area_between_fronts, best_compression, dominates, pareto_front, sweep_thresholds
 from .formats import EXPORT_FORMATS, ExportFormat, exponent_bits_of, export_format, export_network, register_format
 from .sparse_execution import SparseLinear, choose_execution_, measure
 from .io import (load_compressed, load_hypernetwork, load_posterior, resize_to_state_dict_, save_atomic,
@@ -35,6 +35,7 @@ __all__ = [
     "compress_masked",
     "area_between_fronts",
     "best_compression",
+    "dominates",
     "pareto_front",
     "sweep_thresholds",
     "kept_units",

@@ -1,6 +1,6 @@
 """
 Error–compression frontiers: what one fitted posterior gives at every threshold of its pruning criterion, the Pareto
-front of several fits, and the area between two methods' fronts.
+front of several fits, and how two methods' fronts compare: the area between them and whether one dominates.
 """
 import copy
 import math
@@ -34,7 +34,9 @@ def sweep_thresholds(model, guide, data, example_input, criterion=None, threshol
     :param torch.Tensor latency_input: when given, each network's median seconds on it
         (:func:`~pyrocomp.pruning.measure`).
     :returns: one dict per threshold, in the given order: ``threshold, error, weights_kept, kept_percent``
-        (:math:`|w \ne 0| / |w|` in %), ``cr_prune, cr_bits, macs_kept, flops_reduction_percent, architecture``
+        (:math:`|w \ne 0| / |w|` in %), ``cr_prune, cr_bits, macs_kept, macs, macs_ratio`` (``macs / macs_kept``, the
+        compression in multiply-accumulates, to give :func:`pareto_front` as ``x``), ``flops_reduction_percent,
+        architecture``, ``network`` (the pruned network the error was measured on, to evaluate further or deploy)
         and ``seconds`` (with ``latency_input``).
     """
     if criterion is None:
@@ -59,8 +61,9 @@ def sweep_thresholds(model, guide, data, example_input, criterion=None, threshol
         report = result.report
         point = dict(threshold=threshold, error=classification_error(network, data), weights_kept=report.weights_kept,
                      kept_percent=report.wr_percent, cr_prune=report.cr_prune, cr_bits=report.cr_bits,
-                     macs_kept=report.macs_kept, flops_reduction_percent=report.flops_reduction_percent,
-                     architecture=report.architecture)
+                     macs_kept=report.macs_kept, macs=report.macs, macs_ratio=report.macs / max(report.macs_kept, 1),
+                     flops_reduction_percent=report.flops_reduction_percent, architecture=report.architecture,
+                     network=network)
         if latency_input is not None:
             point["seconds"] = measure(network.eval(), latency_input)
         points.append(point)
@@ -107,3 +110,19 @@ def area_between_fronts(front_a, front_b, errors, x="cr_prune", y="error"):
                                  - math.log10(best_compression(front_b, left, x, y)))
                for left, right in zip(steps, steps[1:]))
     return area / (e1 - e0)
+
+
+def dominates(front_a, front_b, errors, x="cr_prune", y="error"):
+    r"""
+    Whether front A lies on or above front B over a range of errors: :math:`C_A(e) \ge C_B(e)` at every
+    :math:`e \in [e_0, e_1]`, with :math:`C` the best compression at error :math:`e` or below
+    (:func:`best_compression`). Both are step functions that rise only at their points' errors, so it is enough to
+    compare them at :math:`e_0` and at each point of B inside the range.
+
+    :param tuple errors: ``(e0, e1)``, as fractions like the fronts' errors, ``e0 <= e1``.
+    """
+    e0, e1 = errors
+    if not e0 <= e1:
+        raise ValueError(f"Expected an error range (e0, e1) with e0 <= e1 but got {errors!r}")
+    checks = [e0, *[p[y] for p in front_b if e0 < p[y] <= e1]]
+    return all(best_compression(front_a, e, x, y) >= best_compression(front_b, e, x, y) for e in checks)

@@ -136,14 +136,17 @@ def test_frontiers_reads_the_best_compression_within_each_tolerance_and_the_gap_
     import frontiers
 
     # one seed: dense error 2 %; the method reaches CR 10 at 2.4 % and CR 50 at 3.5 %; magnitude CR 4 at 2.2 %
-    method = [(0.02, [dict(error=0.024, cr_prune=10.0), dict(error=0.035, cr_prune=50.0),
-                      dict(error=0.05, cr_prune=40.0)], 1.0)]
-    magnitude = [(0.02, [dict(error=0.022, cr_prune=4.0)], 2.0)]
+    method = [(0.02, [dict(error=0.024, cr_prune=10.0, macs_ratio=2.0), dict(error=0.035, cr_prune=50.0, macs_ratio=3.0),
+                      dict(error=0.05, cr_prune=40.0, macs_ratio=5.0)], 1.0)]
+    magnitude = [(0.02, [dict(error=0.022, cr_prune=4.0, macs_ratio=1.5)], 2.0)]
     assert frontiers.best_at(method[0][1], 0.02, 0.005) == 10.0
     assert frontiers.best_at(method[0][1], 0.02, 0.02) == 50.0
     assert frontiers.best_at(method[0][1], 0.02, 0.001) == 1.0  # nothing within 0.1 point: no compression
-    row = frontiers.summarise("lenet300", "mnist5k", "vd", method, magnitude)
+    row = frontiers.summarise("lenet300", "mnist5k", "vd", method, {"vd": method, "magnitude": magnitude})
     assert row["cr_prune_at_5"] == "10.0 ± 0.0" and row["cr_prune_at_20"] == "50.0 ± 0.0"
+    assert row["macs_ratio_at_10"] == "2.00 ± 0.00" and row["macs_ratio_at_20"] == "3.00 ± 0.00"
+    # from 2.2 % to 2.4 % magnitude compresses and the method does not: no dominance on [2 %, 3 %]
+    assert row["dominated_seeds"] == {"magnitude": 0} and row["dominates"] == "magnitude 0/1 (cr_prune)"
     assert row["points"] == 3 and row["dense_error"] == pytest.approx(2.0)
     # over [2 %, 3 %]: from 2.2 % magnitude has CR 4 and the method 1; from 2.4 % the method has 10
     expected = (0.002 * 0 + 0.002 * (0 - math.log10(4)) + 0.006 * (1 - math.log10(4))) / 0.01
@@ -153,8 +156,46 @@ def test_frontiers_reads_the_best_compression_within_each_tolerance_and_the_gap_
 def test_frontiers_draws_the_published_points_on_full_mnist(tmp_path):
     import frontiers
 
-    runs = {"vd": [(0.02, [dict(error=0.025, cr_prune=30.0, macs_kept=50, macs=100)], 1.0)]}
+    runs = {"vd": [(0.02, [dict(error=0.025, cr_prune=30.0, macs_ratio=2.0)], 1.0)]}
     frontiers.plot("lenet300", "mnist", runs, tmp_path / "mnist.png")
     frontiers.plot("lenet300", "mnist5k", runs, tmp_path / "mnist5k.png")
     assert (tmp_path / "mnist.png").stat().st_size > (tmp_path / "mnist5k.png").stat().st_size > 10_000
     assert [p[2] for p in frontiers.PUBLISHED[("lenet5-caffe", "mnist")]] == [63.0, 156.0]
+
+
+def test_frontiers_compares_turbo_in_macs_and_chooses_the_network_within_one_point():
+    import frontiers
+
+    turbo = [(0.02, [dict(error=0.021, cr_prune=3.0, macs_ratio=4.0)], 1.0),
+             (0.03, [dict(error=0.031, cr_prune=3.0, macs_ratio=1.2)], 1.0)]
+    vd = [(0.02, [dict(error=0.021, cr_prune=9.0, macs_ratio=2.0)], 1.0),
+          (0.03, [dict(error=0.031, cr_prune=9.0, macs_ratio=2.0)], 1.0)]
+    row = frontiers.summarise("lenet5", "fashion-mnist", "turbo", turbo, {"turbo": turbo, "vd": vd})
+    # in MACs turbo is above vd on the first seed only, though vd keeps fewer weights on both
+    assert row["dominated_seeds"] == {"vd": 1} and row["dominates"] == "vd 1/2 (macs_ratio)"
+    assert row["macs_ratio_at_10"] == "2.60 ± 1.98"
+    points = [dict(error=0.02, cr_prune=2.0), dict(error=0.028, cr_prune=20.0), dict(error=0.04, cr_prune=90.0)]
+    assert frontiers.chosen(points, 0.02)["cr_prune"] == 20.0
+    assert frontiers.chosen(points, 0.001)["cr_prune"] == 2.0  # none within a point: the most accurate
+
+
+def test_frontiers_robustness_and_subsample_on_a_linear_classifier():
+    import frontiers
+    from pyrocomp.data import DataSplit
+    from pyrocomp.plots import reliability
+    from torch.utils.data import TensorDataset
+
+    torch.manual_seed(0)
+    x, y = torch.randn(40, 3), torch.randint(0, 2, (40,))
+    data = DataSplit("toy", TensorDataset(x, y), TensorDataset(x, y), (3,), 2)
+    net = torch.nn.Linear(3, 2)
+    r = frontiers.robustness(net, data)
+    assert r["fgsm_error_at_0"] == pytest.approx(100 * (net(x).argmax(1) != y).float().mean().item())
+    assert r["ece_percent"] == pytest.approx(100 * reliability(torch.softmax(net(x), -1).detach(), y)[3])
+    assert list(r["fgsm_errors"]) == [f"{e:g}" for e in frontiers.EPSILONS] and r["fgsm_error_at_30"] >= r["fgsm_error_at_0"]
+    small = frontiers.subsample(data, 10, seed=1)
+    assert len(small.train) == 10 and len(small.test) == 40
+    assert torch.equal(small.train.tensors[0], frontiers.subsample(data, 10, seed=1).train.tensors[0])
+    assert frontiers.subsample(data, None, seed=1) is data
+    with pytest.raises(SystemExit, match="--train-size must be in 1..40 but got 41"):
+        frontiers.subsample(data, 41, seed=1)

@@ -7,8 +7,8 @@ from torch import nn
 
 from pyrocomp import AutoCompressionGuide, BayesianNetwork
 from pyrocomp.priors import LogUniformPrior
-from pyrocomp.pruning import (LayerPosterior, LogAlphaThreshold, area_between_fronts, best_compression, pareto_front,
-                              sweep_thresholds)
+from pyrocomp.pruning import (LayerPosterior, LogAlphaThreshold, area_between_fronts, best_compression, dominates,
+                              pareto_front, sweep_thresholds)
 
 
 def _hand_built():
@@ -43,6 +43,9 @@ def test_the_sweep_gives_the_known_curve_of_a_hand_built_posterior():
         nonzero = int((w0 * mask != 0).sum()) + 6  # the zero weight of w0 counts as pruned
         assert p["weights_kept"] == nonzero and p["cr_prune"] == pytest.approx(18 / nonzero)
         assert p["kept_percent"] == pytest.approx(100 * nonzero / 18)
+        # the point's own network is the masked one
+        assert torch.equal(p["network"][0].weight != 0, (w0 * mask != 0)[(w0 * mask != 0).any(1)])
+        assert p["macs_ratio"] == pytest.approx(p["macs"] / p["macs_kept"])
 
 
 def test_the_sweep_fine_tunes_a_copy_and_can_time_each_network():
@@ -78,3 +81,21 @@ def test_area_between_fronts_by_hand():
     assert area_between_fronts(a, b, (0.0, 0.01)) == 0
     with pytest.raises(ValueError, match="e0 < e1"):
         area_between_fronts(a, b, (0.04, 0.01))
+
+
+def test_dominates_by_hand():
+    a = [dict(cr_prune=4, error=0.01), dict(cr_prune=20, error=0.03)]
+    b = [dict(cr_prune=2, error=0.01), dict(cr_prune=10, error=0.02), dict(cr_prune=30, error=0.05)]
+    # over [0.01, 0.04] A gives 4, 4, 20 where B gives 2, 10, 10: B is above on [0.02, 0.03)
+    assert not dominates(a, b, (0.01, 0.04))
+    assert dominates(a, b, (0.01, 0.015)) and dominates(a, b, (0.03, 0.045))
+    # B reaches 30 at 0.05, A stays at 20
+    assert not dominates(a, b, (0.03, 0.05))
+    assert dominates(b, a, (0.02, 0.025)) and not dominates(b, a, (0.03, 0.04))
+    # macs in place of weights
+    c = [dict(macs_ratio=3.0, error=0.01)]
+    assert dominates(c, [dict(macs_ratio=2.0, error=0.015)], (0.0, 0.02), x="macs_ratio")
+    assert not dominates(c, [dict(macs_ratio=2.0, error=0.005)], (0.0, 0.02), x="macs_ratio")
+    assert dominates(a, a, (0.0, 1.0))
+    with pytest.raises(ValueError, match="e0 <= e1"):
+        dominates(a, b, (0.04, 0.01))
