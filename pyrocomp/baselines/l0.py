@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from pyrocomp.infer import as_loader
+from pyrocomp.infer import as_loader, train
 
 from .magnitude import prunable_weights
 
@@ -85,28 +85,14 @@ def l0_pruning(network, data, *, epochs, l0_weight=1.0, group=None, lr=1e-3, gat
         runs).
     :returns: ``{module path: bool mask}`` in the weights' shapes.
     """
-    device = torch.device(device) if device is not None else next(network.parameters()).device
-    network.to(device).train()
-    loader = as_loader(data, batch_size, shuffle=True, seed=seed)
     torch.manual_seed(seed)
     gates = add_l0_gates_(network, group, keep_init)
-    gate_params = {id(p) for g in gates.values() for p in g.parameters()}
-    optimizer = torch.optim.Adam([
-        {"params": [p for p in network.parameters() if id(p) not in gate_params], "lr": lr},
-        {"params": [p for g in gates.values() for p in g.parameters()], "lr": lr if gate_lr is None else gate_lr}])
-    size = len(loader.dataset)
-    for epoch in range(epochs):
-        total = torch.zeros((), device=device)
-        for x, y in loader:
-            optimizer.zero_grad()
-            penalty = sum(g.probability_nonzero().sum() for g in gates.values())
-            loss = nn.functional.cross_entropy(network(x.to(device)), y.to(device)) + l0_weight * penalty / size
-            loss.backward()
-            optimizer.step()
-            total = total + loss.detach()
-        if not bool(torch.isfinite(total)):  # one check per epoch
-            raise FloatingPointError(f"The L0-penalised loss became {float(total)} in epoch {epoch}; lower the "
-                                     f"learning rates (now {lr}, gates {gate_lr or lr})")
+    gate_params = [p for g in gates.values() for p in g.parameters()]
+    weights = [p for p in network.parameters() if all(p is not q for q in gate_params)]
+    size = len(as_loader(data, batch_size).dataset)
+    train(network, data, epochs=epochs, lr=lr, batch_size=batch_size, device=device, seed=seed, progress=False,
+          penalty=lambda: l0_weight / size * sum(g.probability_nonzero().sum() for g in gates.values()),
+          param_groups=[{"params": weights}, {"params": gate_params, "lr": lr if gate_lr is None else gate_lr}])
     network.eval()
     masks = {}
     modules = dict(network.named_modules())
