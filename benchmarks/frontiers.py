@@ -23,13 +23,16 @@ the ECE. NAME is ``--name``, by default ``frontiers`` on mnist5k and ``frontiers
 
     python benchmarks/frontiers.py --out results [--quick] [--models lenet300 ...] [--dataset mnist5k|mnist|fashion-mnist]
         [--methods ...] [--seeds 3] [--epochs E] [--train-size N] [--name NAME]
+    python benchmarks/frontiers.py --out results --name NAME --replot
 
+The rows keep every seed's points (``runs``), so ``--replot`` draws the pictures again without training.
 ``--quick``: LeNet-300-100 on mnist5k, one seed, a few epochs, four methods. Full MNIST at the papers' settings (200
 epochs) is ``--dataset mnist --epochs 200`` (hours here: see ``benchmarks/README.md``). ``--train-size N`` trains on
 N examples of the training split drawn per seed (the test set stays whole).
 """
 import copy
 import dataclasses
+import json
 import statistics
 import time
 from pathlib import Path
@@ -263,6 +266,16 @@ def subsample(data, size, seed):
     return dataclasses.replace(data, train=torch.utils.data.TensorDataset(x[index], y[index]))
 
 
+def replot(out, name):
+    """Draw the pictures again from ``OUT/NAME.json`` (its rows keep every seed's points)."""
+    rows = json.loads((out / f"{name}.json").read_text())
+    for model in dict.fromkeys(r["model"] for r in rows):
+        mine = [r for r in rows if r["model"] == model]
+        curves = {r["method"]: [(q["dense_error"], q["points"], q["s"]) for q in r["runs"]] for r in mine if "runs" in r}
+        plot(model, mine[0]["dataset"], curves, out / f"{name}_{model}.png")
+        plot_robustness(model, mine[0]["dataset"], {r["method"]: r for r in mine}, out / f"{name}_robustness_{model}.png")
+
+
 def main(argv=None):
     p = parser(__doc__.splitlines()[1])
     p.add_argument("--models", nargs="+", default=None)
@@ -277,8 +290,12 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--train-size", type=int, default=None, help="train on this many examples, drawn per seed")
     p.add_argument("--name", default=None, help="NAME of NAME.json, NAME.md and the pictures")
+    p.add_argument("--replot", action="store_true", help="draw the pictures again from OUT/NAME.json, no training")
     args = p.parse_args(argv)
     setup(args)
+    name = args.name or ("frontiers" if args.dataset == "mnist5k" else f"frontiers-{args.dataset}")
+    if args.replot:
+        return replot(Path(args.out), name)
     quick = args.quick
     models = args.models or (["lenet300"] if quick else ["lenet300", "lenet5-caffe"])
     methods = args.methods or (QUICK_METHODS if quick else METHODS)
@@ -286,7 +303,6 @@ def main(argv=None):
     args.pretrain_epochs = args.pretrain_epochs or (5 if quick else 20)
     args.epochs = args.epochs or (20 if quick else 100)
     args.finetune_epochs = args.finetune_epochs or (1 if quick else 5)
-    name = args.name or ("frontiers" if args.dataset == "mnist5k" else f"frontiers-{args.dataset}")
     rows, out = [], Path(args.out)
     for model in models:
         args.model = model
@@ -324,7 +340,7 @@ def main(argv=None):
         for method, runs in curves.items():
             rows.append(dict(summarise(model, args.dataset, method, runs, curves), **robust[method],
                              epochs=None if method in ("magnitude", "snip", "l0") else args.epochs,
-                             train_size=len(data.train)))
+                             train_size=len(data.train), runs=[dict(dense_error=d, points=q, s=t) for d, q, t in runs]))
         plot(model, args.dataset, curves, out / f"{name}_{model}.png")
         plot_robustness(model, args.dataset, robust, out / f"{name}_robustness_{model}.png")
         write_rows(out, name, rows, COLUMNS)  # each network's rows as soon as they are in

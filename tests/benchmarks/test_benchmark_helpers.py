@@ -199,3 +199,17 @@ def test_frontiers_robustness_and_subsample_on_a_linear_classifier():
     assert frontiers.subsample(data, None, seed=1) is data
     with pytest.raises(SystemExit, match="--train-size must be in 1..40 but got 41"):
         frontiers.subsample(data, 41, seed=1)
+
+
+def test_frontiers_replots_from_the_rows_it_wrote(tmp_path):
+    import frontiers
+
+    points = [dict(error=0.025, cr_prune=30.0, macs_ratio=2.0)]
+    robust = dict(robust_cr_prune=30.0, ece_percent=3.0, fgsm_errors={f"{e:g}": 10 + 100 * e for e in frontiers.EPSILONS})
+    rows = [dict(model="lenet300", dataset="mnist", method="dense", **dict(robust, robust_cr_prune=1.0)),
+            dict(model="lenet300", dataset="mnist", method="vd", runs=[dict(dense_error=0.02, points=points, s=1.0)],
+                 **robust)]
+    (tmp_path / "frontiers-mnist.json").write_text(json.dumps(rows))
+    frontiers.replot(tmp_path, "frontiers-mnist")
+    assert (tmp_path / "frontiers-mnist_lenet300.png").stat().st_size > 10_000
+    assert (tmp_path / "frontiers-mnist_robustness_lenet300.png").stat().st_size > 10_000
