@@ -3,7 +3,8 @@ Error–compression frontiers of every method under one accounting (issue: compa
 
 Each method gives, per seed, a curve of (error, CR_prune, MACs) points: the Bayesian priors by sweeping their pruning
 criterion's threshold over one fitted posterior (``pyrocomp.pruning.sweep_thresholds``, no re-fit), the baselines
-by one run per keep fraction (iterative magnitude pruning, SNIP) or per penalty (L0 hard-concrete gates). The
+by one run per keep fraction (iterative magnitude pruning, SNIP) or per penalty (L0 hard-concrete gates on every
+weight, ``l0``, or on every input unit, ``l0-in``: the structured variant). The
 mixture's single components (``mixture-hs``, ``mixture-laplace``, ``mixture-nj``) are the same ``MixturePrior`` with
 one component, so that the mixing is the only difference. A method's front per seed is the Pareto front of its
 points, in weights (CR_prune) and in multiply-accumulates (MACs ratio = MACs / kept MACs). The table reads, for each
@@ -59,7 +60,8 @@ L0_WEIGHTS = (0.03, 0.1, 0.3, 1.0)
 #: the mixture's components alone, as one-component mixtures: method -> component
 SINGLE_COMPONENTS = {"mixture-hs": "horseshoe", "mixture-laplace": "laplace", "mixture-nj": "normal-jeffreys"}
 BAYESIAN = ["vd", "group-nj", "group-hs", "io-nj", "mixture", *SINGLE_COMPONENTS, "turbo"]
-METHODS = ["magnitude", "snip", "l0", *BAYESIAN]
+BASELINES = ["magnitude", "snip", "l0", "l0-in"]
+METHODS = [*BASELINES, *BAYESIAN]
 #: method -> (the methods its front is compared with, the compression axis)
 COMPARED = {"turbo": (["group-nj", "vd", "magnitude"], "macs_ratio"),
             "mixture": (["mixture-hs", "mixture-laplace", "mixture-nj", "magnitude"], "cr_prune"),
@@ -120,10 +122,12 @@ def snip_points(dense, data, args, seed):
         net, data.train.tensors, keep, epochs=args.pretrain_epochs, batch_size=args.batch_size, seed=seed), data)
 
 
-def l0_points(dense, data, args, seed):
-    return _masked_points(L0_WEIGHTS, _fresh(args, data, seed), lambda net, weight: l0_pruning(
-        net, data.train, epochs=args.pretrain_epochs, l0_weight=weight, gate_lr=0.1, batch_size=args.batch_size,
-        seed=seed), data)
+def l0_points(group):
+    def points(dense, data, args, seed):
+        return _masked_points(L0_WEIGHTS, _fresh(args, data, seed), lambda net, weight: l0_pruning(
+            net, data.train, epochs=args.pretrain_epochs, l0_weight=weight, group=group, gate_lr=0.1,
+            batch_size=args.batch_size, seed=seed), data)
+    return points
 
 
 def _prior(method):
@@ -149,7 +153,7 @@ def bayesian_points(method):
 
 
 #: method -> points(dense, data, args, seed)
-POINTS = {"magnitude": magnitude_points, "snip": snip_points, "l0": l0_points,
+POINTS = {"magnitude": magnitude_points, "snip": snip_points, "l0": l0_points(None), "l0-in": l0_points("in"),
           **{m: bayesian_points(m) for m in BAYESIAN}}
 
 
@@ -339,7 +343,7 @@ def main(argv=None):
         rows.append(dense_row)
         for method, runs in curves.items():
             rows.append(dict(summarise(model, args.dataset, method, runs, curves), **robust[method],
-                             epochs=None if method in ("magnitude", "snip", "l0") else args.epochs,
+                             epochs=None if method in BASELINES else args.epochs,
                              train_size=len(data.train), runs=[dict(dense_error=d, points=q, s=t) for d, q, t in runs]))
         plot(model, args.dataset, curves, out / f"{name}_{model}.png")
         plot_robustness(model, args.dataset, robust, out / f"{name}_robustness_{model}.png")
