@@ -9,7 +9,8 @@ mixture's single components (``mixture-hs``, ``mixture-laplace``, ``mixture-nj``
 one component, so that the mixing is the only difference. A method's front per seed is the Pareto front of its
 points, in weights (CR_prune) and in multiply-accumulates (MACs ratio = MACs / kept MACs). The table reads, for each
 tolerance over the dense network's error (the same seed's), the best CR_prune and the best MACs ratio on the fronts
-(mean ± sd over seeds); the mean log10 CR_prune gap to magnitude pruning over errors from dense to dense + 1 point
+(mean ± sd over seeds), with the fits of a Bayesian method at every ``--kl-weights`` value pooled; the mean log10
+CR_prune gap to magnitude pruning over errors from dense to dense + 1 point
 (``pyrocomp.pruning.area_between_fronts``); and, over the same range, on how many seeds the method's front dominates
 each method it is compared with (``pyrocomp.pruning.dominates``): magnitude pruning for every Bayesian method, the
 single components for the mixture, group-NJ and sparse VD in MACs for Turbo-VBI.
@@ -139,16 +140,18 @@ def _prior(method):
 def bayesian_points(method):
     def points(dense, data, args, seed):
         prior = _prior(method)
-        run = compress_network(copy.deepcopy(dense), prior, data, epochs=args.epochs, lr=1e-3,
-                               batch_size=args.batch_size, kl_warmup_epochs=min(10, args.epochs // 3), seed=seed,
-                               progress=False)
-        example = data.train.tensors[0][:256]
-        try:
-            swept = sweep_thresholds(run.model, run.guide, data.test, example, elbo=default_elbo(prior),
-                                     posteriors=run.result.posteriors)
-        except TypeError:  # a criterion without a grid of thresholds: the fit's own point
-            swept = [dict(_point(run.result.network, run.result.report, data), threshold=None)]
-        return [dict(p, setting=p["threshold"]) for p in swept]
+        example, found = data.train.tensors[0][:256], []
+        for kl_weight in args.kl_weights:
+            run = compress_network(copy.deepcopy(dense), prior, data, epochs=args.epochs, lr=1e-3,
+                                   batch_size=args.batch_size, kl_warmup_epochs=min(10, args.epochs // 3),
+                                   kl_weight=kl_weight, seed=seed, progress=False)
+            try:
+                swept = sweep_thresholds(run.model, run.guide, data.test, example, elbo=default_elbo(prior),
+                                         posteriors=run.result.posteriors)
+            except TypeError:  # a criterion without a grid of thresholds: the fit's own point
+                swept = [dict(_point(run.result.network, run.result.report, data), threshold=None)]
+            found += [dict(p, setting=[kl_weight, p["threshold"]]) for p in swept]
+        return found
     return points
 
 
@@ -292,6 +295,8 @@ def main(argv=None):
     p.add_argument("--finetune-epochs", type=int, default=None, help="retraining epochs per magnitude round")
     p.add_argument("--finetune-lr", type=float, default=1e-4)
     p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--kl-weights", type=float, nargs="+", default=[1.0],
+                   help="fit each Bayesian method once per KL weight and pool the points into its front")
     p.add_argument("--train-size", type=int, default=None, help="train on this many examples, drawn per seed")
     p.add_argument("--name", default=None, help="NAME of NAME.json, NAME.md and the pictures")
     p.add_argument("--replot", action="store_true", help="draw the pictures again from OUT/NAME.json, no training")
@@ -344,6 +349,7 @@ def main(argv=None):
         for method, runs in curves.items():
             rows.append(dict(summarise(model, args.dataset, method, runs, curves), **robust[method],
                              epochs=None if method in BASELINES else args.epochs,
+                             kl_weights=None if method in BASELINES else args.kl_weights,
                              train_size=len(data.train), runs=[dict(dense_error=d, points=q, s=t) for d, q, t in runs]))
         plot(model, args.dataset, curves, out / f"{name}_{model}.png")
         plot_robustness(model, args.dataset, robust, out / f"{name}_robustness_{model}.png")
