@@ -70,6 +70,7 @@ COMPARED = {"turbo": (["group-nj", "vd", "magnitude"], "macs_ratio"),
 EPSILONS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
 QUICK_METHODS = ["magnitude", "snip", "vd", "group-nj"]
 TOLERANCES = (0.005, 0.01, 0.02)
+COLOURS = plt.get_cmap("tab20")
 #: the papers' published points on full MNIST, (model, dataset) -> [(label, error, CR_prune)]: sparse VD
 #: (Molchanov et al. 2017) and Bayesian Compression (Louizos et al. 2017), as the issue quotes them
 PUBLISHED = {("lenet300", "mnist"): [("sparse VD (published)", 0.0192, 68.0), ("BC-GNJ (published)", 0.018, 9.0),
@@ -219,7 +220,7 @@ def summarise(model, dataset, method, runs, curves):
 def plot(model, dataset, curves, path):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for i, (method, runs) in enumerate(curves.items()):
-        colour, style = f"C{i % 10}", "-" if i < 10 else "--"
+        colour, style = COLOURS(i % 20), "-" if i < 20 else "--"
         for seed, (dense, points, _) in enumerate(runs):
             label = method if seed == 0 else None
             for ax, x in zip(axes, ("cr_prune", "macs_ratio")):
@@ -229,7 +230,7 @@ def plot(model, dataset, curves, path):
     for label, error, cr in PUBLISHED.get((model, dataset), []):
         axes[0].scatter([cr], [100 * error], marker="*", s=90, zorder=3, label=label)
     dense = statistics.mean(r[0] for runs in curves.values() for r in runs)
-    top = max(5, 100 * dense + 6)
+    top = max(5, 100 * dense + 8)
     for ax, x in zip(axes, ("cr_prune", "macs_ratio")):
         ax.axhline(100 * dense, color="grey", linestyle=":", lw=1, label="dense")
         # the compressions reached within the picture's errors set the x range, not the broken networks
@@ -249,12 +250,12 @@ def plot_robustness(model, dataset, robust, path):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw=dict(width_ratios=(3, 2)))
     for i, (method, r) in enumerate(robust.items()):
         label = method if method == "dense" else f"{method} (CR {r['robust_cr_prune']:.0f})"
-        axes[0].plot(EPSILONS, list(r["fgsm_errors"].values()), marker="o", ms=3, color=f"C{i % 10}",
-                     linestyle="-" if i < 10 else "--", label=label)
+        axes[0].plot(EPSILONS, list(r["fgsm_errors"].values()), marker="o", ms=3, color=COLOURS(i % 20),
+                     linestyle="-" if i < 20 else "--", label=label)
     axes[0].set(xlabel="FGSM ε (fraction of the input range)", ylabel="test error %",
                 title=f"{model} / {dataset}: error under FGSM (001 Fig. 12)")
     axes[0].legend(fontsize=7)
-    axes[1].barh(list(robust), [r["ece_percent"] for r in robust.values()], color=[f"C{i % 10}" for i in range(len(robust))])
+    axes[1].barh(list(robust), [r["ece_percent"] for r in robust.values()], color=[COLOURS(i % 20) for i in range(len(robust))])
     axes[1].invert_yaxis()
     axes[1].set(xlabel="expected calibration error %", title="calibration")
     fig.tight_layout()
