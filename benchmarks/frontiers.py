@@ -236,9 +236,12 @@ def plot(model, dataset, curves, path):
         # the compressions reached within the picture's errors set the x range, not the broken networks
         shown = [p[x] for runs in curves.values() for r in runs for p in r[1] if 100 * p["error"] <= top]
         shown += [cr for _, _, cr in PUBLISHED.get((model, dataset), []) if x == "cr_prune"]
-        ax.set(ylabel="test error %", ylim=(0, top), xlim=(0.8, 1.5 * max(shown, default=10)))
-    axes[0].set(xscale="log", xlabel="CR_prune = |w| / |w≠0|", title=f"{model} / {dataset}: error against CR_prune")
-    axes[1].set(xscale="log", xlabel="MACs ratio = MACs / kept MACs", title="error against MACs")
+        right = max(shown, default=10)
+        # a log axis over less than a factor of 5 has no labels worth reading
+        ax.set(ylabel="test error %", ylim=(0, top), xscale="log" if right >= 5 else "linear",
+               xlim=(0.8, 1.5 * right) if right >= 5 else (0.95, 1.05 * right))
+    axes[0].set(xlabel="CR_prune = |w| / |w≠0|", title=f"{model} / {dataset}: error against CR_prune")
+    axes[1].set(xlabel="MACs ratio = MACs / kept MACs", title="error against MACs")
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
