@@ -13,7 +13,8 @@ tolerance over the dense network's error (the same seed's), the best CR_prune an
 CR_prune gap to magnitude pruning over errors from dense to dense + 1 point
 (``pyrocomp.pruning.area_between_fronts``); and, over the same range, on how many seeds the method's front dominates
 each method it is compared with (``pyrocomp.pruning.dominates``): magnitude pruning for every Bayesian method, the
-single components for the mixture, group-NJ and sparse VD in MACs for Turbo-VBI.
+single components for the mixture, group-NJ and sparse VD in MACs for Turbo-VBI. ``bhc`` is 003's hypernetwork with the
+compression-level context (c_w) over KL weights 0.1–3: one fit, every level's network at every threshold.
 
 Robustness (seed 0): each method's network at the largest CR_prune within 1 point of the dense error (the most
 accurate one when none is) and the dense network, under FGSM for ε from 0 to 0.3 (``pyrocomp.infer.fgsm_errors``)
@@ -27,7 +28,9 @@ the ECE. NAME is ``--name``, by default ``frontiers`` on mnist5k and ``frontiers
         [--methods ...] [--seeds 3] [--epochs E] [--train-size N] [--name NAME]
     python benchmarks/frontiers.py --out results --name NAME --replot
 
-The rows keep every seed's points (``runs``), so ``--replot`` draws the pictures again without training.
+The rows keep every seed's points (``runs``), so ``--replot`` draws the pictures again without training, and
+``--append --methods M ...`` runs only M and rebuilds the table with the other methods' stored points (the same
+settings give the same dense networks; a different one stops the run).
 ``--quick``: LeNet-300-100 on mnist5k, one seed, a few epochs, four methods. Full MNIST at the papers' settings (200
 epochs) is ``--dataset mnist --epochs 200`` (hours here: see ``benchmarks/README.md``). ``--train-size N`` trains on
 N examples of the training split drawn per seed (the test set stays whole).
@@ -43,18 +46,21 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import pyro  # noqa: E402
 import torch  # noqa: E402
 
 from common import SHARED_DATA, parser, print_table, setup, write_rows  # noqa: E402
+from pyrocomp import BayesianNetwork  # noqa: E402
 from pyrocomp.baselines import iterative_magnitude_pruning, l0_pruning, snip_pruning  # noqa: E402
 from pyrocomp.data import load_dataset  # noqa: E402
-from pyrocomp.infer import classification_error, default_elbo, fgsm_errors, train  # noqa: E402
+from pyrocomp.guides import AutoConditionalGuide, CompressionLevel  # noqa: E402
+from pyrocomp.infer import classification_error, default_elbo, fgsm_errors, fit_conditional, train  # noqa: E402
 from pyrocomp.models import build_model  # noqa: E402
 from pyrocomp.pipeline import compress_network  # noqa: E402
 from pyrocomp.plots import reliability  # noqa: E402
 from pyrocomp.priors import MixturePrior, get_prior  # noqa: E402
-from pyrocomp.pruning import (area_between_fronts, best_compression, compress_masked, dominates,  # noqa: E402
-                              pareto_front, sweep_thresholds)
+from pyrocomp.pruning import (ScaleSitesLogAlphaThreshold, area_between_fronts, best_compression,  # noqa: E402
+                              compress_contexts, compress_masked, dominates, pareto_front, sweep_thresholds)
 
 KEEP_FRACTIONS = (0.5, 0.2, 0.1, 0.05, 0.02, 0.01)
 L0_WEIGHTS = (0.03, 0.1, 0.3, 1.0)
@@ -62,11 +68,13 @@ L0_WEIGHTS = (0.03, 0.1, 0.3, 1.0)
 SINGLE_COMPONENTS = {"mixture-hs": "horseshoe", "mixture-laplace": "laplace", "mixture-nj": "normal-jeffreys"}
 BAYESIAN = ["vd", "group-nj", "group-hs", "io-nj", "mixture", *SINGLE_COMPONENTS, "turbo"]
 BASELINES = ["magnitude", "snip", "l0", "l0-in"]
-METHODS = [*BASELINES, *BAYESIAN]
+METHODS = [*BASELINES, *BAYESIAN, "bhc"]
+#: the KL weights BHC's compression-level context spans
+BHC_LEVELS = (0.1, 0.3, 1.0, 3.0)
 #: method -> (the methods its front is compared with, the compression axis)
 COMPARED = {"turbo": (["group-nj", "vd", "magnitude"], "macs_ratio"),
             "mixture": (["mixture-hs", "mixture-laplace", "mixture-nj", "magnitude"], "cr_prune"),
-            **{m: (["magnitude"], "cr_prune") for m in BAYESIAN if m not in ("turbo", "mixture")}}
+            **{m: (["magnitude"], "cr_prune") for m in [*BAYESIAN, "bhc"] if m not in ("turbo", "mixture")}}
 EPSILONS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
 QUICK_METHODS = ["magnitude", "snip", "vd", "group-nj"]
 TOLERANCES = (0.005, 0.01, 0.02)
@@ -156,9 +164,27 @@ def bayesian_points(method):
     return points
 
 
+def bhc_points(dense, data, args, seed):
+    """BHC (003) with the compression-level context c_w: one hypernetwork over the KL weights :data:`BHC_LEVELS`
+    (io-NJ prior), every level's network at every threshold of 003's rule (each scale site's log dropout rate)."""
+    pyro.clear_param_store()
+    model = BayesianNetwork(copy.deepcopy(dense), get_prior("io-nj"))
+    context = CompressionLevel(BHC_LEVELS)
+    guide = AutoConditionalGuide(model, context)
+    fit_conditional(model, guide, data.train, epochs=args.epochs, lr=1e-3, batch_size=args.batch_size,
+                    kl_warmup_epochs=min(10, args.epochs // 3), seed=seed, progress=False)
+    points = []
+    for threshold in ScaleSitesLogAlphaThreshold.grid:
+        results = compress_contexts(model, guide, context.test_contexts(data.test), data.train.tensors[0][:1],
+                                    criterion=ScaleSitesLogAlphaThreshold(threshold), seed=seed)
+        for level, r in zip(BHC_LEVELS, results):
+            points.append(dict(_point(r.compression.network, r.compression.report, data), setting=[level, threshold]))
+    return points
+
+
 #: method -> points(dense, data, args, seed)
 POINTS = {"magnitude": magnitude_points, "snip": snip_points, "l0": l0_points(None), "l0-in": l0_points("in"),
-          **{m: bayesian_points(m) for m in BAYESIAN}}
+          **{m: bayesian_points(m) for m in BAYESIAN}, "bhc": bhc_points}
 
 
 def best_at(front, dense_error, tolerance, x="cr_prune"):
@@ -176,6 +202,11 @@ def robustness(network, data):
     return dict(ece_percent=100 * reliability(probs, y)[3],
                 fgsm_errors={f"{e:g}": 100 * err for e, err in zip(EPSILONS, errors)},
                 **{f"fgsm_error_at_{round(100 * e)}": 100 * err for e, err in zip(EPSILONS, errors)})
+
+
+#: the robustness fields of a row
+ROBUST_KEYS = ("robust_error", "robust_cr_prune", "ece_percent", "fgsm_errors",
+               *[f"fgsm_error_at_{round(100 * e)}" for e in EPSILONS])
 
 
 def chosen(points, dense_error, tolerance=0.01):
@@ -277,6 +308,17 @@ def subsample(data, size, seed):
     return dataclasses.replace(data, train=torch.utils.data.TensorDataset(x[index], y[index]))
 
 
+def stored_rows(path, model, methods, seeds):
+    """``{method: row}`` of ``path``'s rows for ``model``, but ``methods`` and the dense row, for ``--append``."""
+    if not path.is_file():
+        raise SystemExit(f"pyrocomp: error: --append needs {path}, which does not exist")
+    rows = {r["method"]: r for r in json.loads(path.read_text()) if r["model"] == model and "runs" in r}
+    for method, row in rows.items():
+        if len(row["runs"]) != seeds:
+            raise SystemExit(f"pyrocomp: error: {path} has {len(row['runs'])} seeds of {method}, expected --seeds {seeds}")
+    return {m: r for m, r in rows.items() if m not in methods}
+
+
 def replot(out, name):
     """Draw the pictures again from ``OUT/NAME.json`` (its rows keep every seed's points)."""
     rows = json.loads((out / f"{name}.json").read_text())
@@ -304,6 +346,8 @@ def main(argv=None):
     p.add_argument("--train-size", type=int, default=None, help="train on this many examples, drawn per seed")
     p.add_argument("--name", default=None, help="NAME of NAME.json, NAME.md and the pictures")
     p.add_argument("--replot", action="store_true", help="draw the pictures again from OUT/NAME.json, no training")
+    p.add_argument("--append", action="store_true",
+                   help="run only --methods and keep OUT/NAME.json's other methods (same seeds and dense networks)")
     args = p.parse_args(argv)
     setup(args)
     name = args.name or ("frontiers" if args.dataset == "mnist5k" else f"frontiers-{args.dataset}")
@@ -320,6 +364,10 @@ def main(argv=None):
     for model in models:
         args.model = model
         curves, dense_runs, robust = {}, [], {}
+        stored = stored_rows(out / f"{name}.json", model, methods, seeds) if args.append else {}
+        for method, row in stored.items():
+            curves[method] = [(q["dense_error"], q["points"], q["s"]) for q in row["runs"]]
+            robust[method] = row
         for seed in range(seeds):
             data = subsample(load_dataset(args.dataset, args.data_dir, seed=seed), args.train_size, seed)
             torch.manual_seed(seed)
@@ -329,6 +377,10 @@ def main(argv=None):
                   progress=not quick)
             dense_error = classification_error(dense, data.test)
             dense_runs.append((dense_error, time.perf_counter() - start))
+            for method, runs in curves.items():
+                if runs[seed][0] != dense_error:
+                    raise SystemExit(f"pyrocomp: error: seed {seed}'s dense network has error {dense_error}, but "
+                                     f"{method}'s stored one had {runs[seed][0]}: --append needs the same settings")
             if seed == 0:
                 robust["dense"] = dict(robustness(copy.deepcopy(dense), data), robust_error=100 * dense_error,
                                        robust_cr_prune=1.0)
@@ -350,13 +402,17 @@ def main(argv=None):
                          s=sum(t for _, t in dense_runs), train_size=len(data.train),
                          **{f"cr_prune_at_{round(1000 * t)}": "1.0" for t in TOLERANCES}, **robust["dense"])
         rows.append(dense_row)
-        for method, runs in curves.items():
-            rows.append(dict(summarise(model, args.dataset, method, runs, curves), **robust[method],
-                             epochs=None if method in BASELINES else args.epochs,
-                             kl_weights=None if method in BASELINES else args.kl_weights,
+        for method in sorted(curves, key=METHODS.index):
+            runs = curves[method]
+            settings = {k: stored[method].get(k) for k in ("epochs", "kl_weights")} if method in stored else dict(
+                epochs=None if method in BASELINES else args.epochs,
+                kl_weights=None if method in BASELINES or method == "bhc" else args.kl_weights)
+            rows.append(dict(summarise(model, args.dataset, method, runs, curves),
+                             **{k: robust[method][k] for k in ROBUST_KEYS if k in robust[method]}, **settings,
                              train_size=len(data.train), runs=[dict(dense_error=d, points=q, s=t) for d, q, t in runs]))
-        plot(model, args.dataset, curves, out / f"{name}_{model}.png")
-        plot_robustness(model, args.dataset, robust, out / f"{name}_robustness_{model}.png")
+        order = ["dense", *sorted(curves, key=METHODS.index)]
+        plot(model, args.dataset, {m: curves[m] for m in order[1:]}, out / f"{name}_{model}.png")
+        plot_robustness(model, args.dataset, {m: robust[m] for m in order}, out / f"{name}_robustness_{model}.png")
         write_rows(out, name, rows, COLUMNS)  # each network's rows as soon as they are in
     print_table(rows, COLUMNS)
     write_rows(out, name, rows, COLUMNS)

@@ -213,3 +213,18 @@ def test_frontiers_replots_from_the_rows_it_wrote(tmp_path):
     frontiers.replot(tmp_path, "frontiers-mnist")
     assert (tmp_path / "frontiers-mnist_lenet300.png").stat().st_size > 10_000
     assert (tmp_path / "frontiers-mnist_robustness_lenet300.png").stat().st_size > 10_000
+
+
+def test_frontiers_append_reads_the_other_methods_rows_and_refuses_what_it_cannot_reuse(tmp_path):
+    import frontiers
+
+    run = dict(dense_error=0.02, points=[dict(error=0.025, cr_prune=30.0, macs_ratio=2.0)], s=1.0)
+    rows = [dict(model="lenet300", method="dense"), dict(model="lenet300", method="vd", runs=[run]),
+            dict(model="lenet300", method="magnitude", runs=[run]), dict(model="lenet5", method="vd", runs=[run, run])]
+    path = tmp_path / "frontiers.json"
+    with pytest.raises(SystemExit, match="--append needs .*frontiers.json, which does not exist"):
+        frontiers.stored_rows(path, "lenet300", ["bhc"], 1)
+    path.write_text(json.dumps(rows))
+    assert list(frontiers.stored_rows(path, "lenet300", ["vd"], 1)) == ["magnitude"]
+    with pytest.raises(SystemExit, match="has 2 seeds of vd, expected --seeds 3"):
+        frontiers.stored_rows(path, "lenet5", ["bhc"], 3)
