@@ -30,7 +30,7 @@ the ECE. NAME is ``--name``, by default ``frontiers`` on mnist5k and ``frontiers
 
 The rows keep every seed's points (``runs``), so ``--replot`` draws the pictures again without training, and
 ``--append --methods M ...`` runs only M and rebuilds the table with the other methods' stored points (the same
-settings give the same dense networks; a different one stops the run).
+settings, the number of threads included, give the same dense networks; a different one stops the run).
 ``--quick``: LeNet-300-100 on mnist5k, one seed, a few epochs, four methods. Full MNIST at the papers' settings (200
 epochs) is ``--dataset mnist --epochs 200`` (hours here: see ``benchmarks/README.md``). ``--train-size N`` trains on
 N examples of the training split drawn per seed (the test set stays whole).
