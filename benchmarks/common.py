@@ -29,23 +29,28 @@ def setup(args):
     Path(args.out).mkdir(parents=True, exist_ok=True)
 
 
-def write_rows(out, name, rows, columns):
+def write_rows(out, name, rows, columns, command=None):
     """
     Write ``rows`` (a list of dicts, one per method) to ``out/name.json`` and the result page ``out/name.md``
     (date, command, machine, the table of ``columns`` and the pictures beside it: ``name.png`` and
-    ``name_*.png``), each atomically.
+    ``name_*.png``), each atomically. ``command``: the command the page records (default: this process's).
     """
     out = Path(out)
     _write_atomic(out / f"{name}.json", json.dumps(rows, indent=2))
     pictures = sorted(p.name for p in out.glob(f"{name}*.png") if p.stem == name or p.stem.startswith(name + "_"))
-    _write_atomic(out / f"{name}.md", result_page(name, rows, columns, pictures))
+    _write_atomic(out / f"{name}.md", result_page(name, rows, columns, pictures, command))
     return out / f"{name}.json"
 
 
-def result_page(name, rows, columns, pictures=()):
+def command_line():
+    """This process's command, as ``python benchmarks/NAME.py ...``."""
+    return "python benchmarks/" + " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).name, *sys.argv[1:]])
+
+
+def result_page(name, rows, columns, pictures=(), command=None):
     """The Markdown result page of benchmark ``name``: when and how it ran, and its table."""
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    command = "python benchmarks/" + " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).name, *sys.argv[1:]])
+    command = command or command_line()
     lines = [f"# Benchmark `{name}`", "", f"- run: {now}", f"- command: `{command}`",
              f"- machine: {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, "
              f"torch {torch.__version__}, Python {platform.python_version()}", "", format_table(rows, columns)]

@@ -49,7 +49,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pyro  # noqa: E402
 import torch  # noqa: E402
 
-from common import SHARED_DATA, parser, print_table, setup, write_rows  # noqa: E402
+from common import SHARED_DATA, command_line, parser, print_table, setup, write_rows  # noqa: E402
 from pyrocomp import BayesianNetwork  # noqa: E402
 from pyrocomp.baselines import iterative_magnitude_pruning, l0_pruning, snip_pruning  # noqa: E402
 from pyrocomp.data import load_dataset  # noqa: E402
@@ -71,10 +71,14 @@ BASELINES = ["magnitude", "snip", "l0", "l0-in"]
 METHODS = [*BASELINES, *BAYESIAN, "bhc"]
 #: the KL weights BHC's compression-level context spans
 BHC_LEVELS = (0.1, 0.3, 1.0, 3.0)
-#: method -> (the methods its front is compared with, the compression axis)
-COMPARED = {"turbo": (["group-nj", "vd", "magnitude"], "macs_ratio"),
-            "mixture": (["mixture-hs", "mixture-laplace", "mixture-nj", "magnitude"], "cr_prune"),
-            **{m: (["magnitude"], "cr_prune") for m in [*BAYESIAN, "bhc"] if m not in ("turbo", "mixture")}}
+#: method -> [(a method its front is compared with, the compression axis)]: every Bayesian method with magnitude
+#: pruning in weights and with magnitude pruning and structured L0 in MACs; Turbo-VBI also with group-NJ and sparse
+#: VD in MACs (001 Table II), the mixture with its single components in weights (000 Table II)
+AGAINST_BASELINES = [("magnitude", "cr_prune"), ("magnitude", "macs_ratio"), ("l0-in", "macs_ratio")]
+COMPARED = {**{m: AGAINST_BASELINES for m in [*BAYESIAN, "bhc"]},
+            "turbo": [("group-nj", "macs_ratio"), ("vd", "macs_ratio"), *AGAINST_BASELINES],
+            "mixture": [*[(m, "cr_prune") for m in SINGLE_COMPONENTS], *AGAINST_BASELINES]}
+AXES = {"cr_prune": "CR", "macs_ratio": "MACs"}
 EPSILONS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
 QUICK_METHODS = ["magnitude", "snip", "vd", "group-nj"]
 TOLERANCES = (0.005, 0.01, 0.02)
@@ -236,14 +240,14 @@ def summarise(model, dataset, method, runs, curves):
         gaps = [area_between_fronts(pareto_front(points), pareto_front(reference), (dense, dense + 0.01))
                 for (dense, points, _), (_, reference, _) in zip(runs, curves["magnitude"])]
         row["area_vs_magnitude"] = statistics.mean(gaps)
-    others, x = COMPARED.get(method, ([], "cr_prune"))
     wins = {}
-    for other in others:
+    for other, x in COMPARED.get(method, []):
         if other in curves:
-            wins[other] = sum(dominates(pareto_front(points, x), pareto_front(reference, x), (dense, dense + 0.01), x)
-                              for (dense, points, _), (_, reference, _) in zip(runs, curves[other]))
+            wins[f"{other} ({AXES[x]})"] = sum(
+                dominates(pareto_front(points, x), pareto_front(reference, x), (dense, dense + 0.01), x)
+                for (dense, points, _), (_, reference, _) in zip(runs, curves[other]))
     if wins:
-        row["dominates"] = ", ".join(f"{other} {n}/{len(runs)}" for other, n in wins.items()) + f" ({x})"
+        row["dominates"] = ", ".join(f"{other} {n}/{len(runs)}" for other, n in wins.items())
         row["dominated_seeds"] = wins
     return row
 
@@ -319,14 +323,49 @@ def stored_rows(path, model, methods, seeds):
     return {m: r for m, r in rows.items() if m not in methods}
 
 
+def build_rows(model, dataset, curves, robust, dense_row, settings, train_size):
+    """The table's rows of one network: the dense row, then one per method in :data:`METHODS` order with its
+    summary, its robustness, its ``settings`` (``epochs``, ``kl_weights``) and every seed's points (``runs``)."""
+    rows = [dense_row]
+    for method in sorted(curves, key=METHODS.index):
+        runs = curves[method]
+        rows.append(dict(summarise(model, dataset, method, runs, curves),
+                         **{k: robust[method][k] for k in ROBUST_KEYS if k in robust[method]}, **settings[method],
+                         train_size=train_size, runs=[dict(dense_error=d, points=q, s=t) for d, q, t in runs]))
+    return rows
+
+
+def draw(out, name, model, dataset, curves, robust):
+    order = ["dense", *sorted(curves, key=METHODS.index)]
+    plot(model, dataset, {m: curves[m] for m in order[1:]}, out / f"{name}_{model}.png")
+    plot_robustness(model, dataset, {m: robust[m] for m in order}, out / f"{name}_robustness_{model}.png")
+
+
 def replot(out, name):
-    """Draw the pictures again from ``OUT/NAME.json`` (its rows keep every seed's points)."""
-    rows = json.loads((out / f"{name}.json").read_text())
+    """Score and draw again from ``OUT/NAME.json`` (its rows keep every seed's points): the table, with the current
+    comparisons, and the pictures. The page keeps the command that trained."""
+    path = out / f"{name}.json"
+    rows, new = json.loads(path.read_text()), []
+    command = rows[0].get("command") or _page_command(out / f"{name}.md")
     for model in dict.fromkeys(r["model"] for r in rows):
-        mine = [r for r in rows if r["model"] == model]
-        curves = {r["method"]: [(q["dense_error"], q["points"], q["s"]) for q in r["runs"]] for r in mine if "runs" in r}
-        plot(model, mine[0]["dataset"], curves, out / f"{name}_{model}.png")
-        plot_robustness(model, mine[0]["dataset"], {r["method"]: r for r in mine}, out / f"{name}_robustness_{model}.png")
+        mine = {r["method"]: r for r in rows if r["model"] == model}
+        curves = {m: [(q["dense_error"], q["points"], q["s"]) for q in r["runs"]] for m, r in mine.items() if "runs" in r}
+        settings = {m: {k: r.get(k) for k in ("epochs", "kl_weights")} for m, r in mine.items()}
+        new += build_rows(model, mine["dense"]["dataset"], curves, mine, mine["dense"], settings,
+                          mine["dense"].get("train_size"))
+        draw(out, name, model, mine["dense"]["dataset"], curves, mine)
+    for row in new:
+        row["command"] = command
+    write_rows(out, name, new, COLUMNS, command=command)
+    return new
+
+
+def _page_command(page):
+    """The command a result page records (``- command: `...```), or None."""
+    for line in page.read_text().splitlines() if page.is_file() else []:
+        if line.startswith("- command: `"):
+            return line[len("- command: `"):-1]
+    return None
 
 
 def main(argv=None):
@@ -360,7 +399,10 @@ def main(argv=None):
     args.pretrain_epochs = args.pretrain_epochs or (5 if quick else 20)
     args.epochs = args.epochs or (20 if quick else 100)
     args.finetune_epochs = args.finetune_epochs or (1 if quick else 5)
-    rows, out = [], Path(args.out)
+    out = Path(args.out)
+    # --append keeps the stored rows of the networks not run now
+    rows = [r for r in json.loads((out / f"{name}.json").read_text()) if r["model"] not in models] if (
+        args.append and (out / f"{name}.json").is_file()) else []
     for model in models:
         args.model = model
         curves, dense_runs, robust = {}, [], {}
@@ -401,18 +443,13 @@ def main(argv=None):
                          dense_error=100 * statistics.mean(e for e, _ in dense_runs), epochs=args.pretrain_epochs,
                          s=sum(t for _, t in dense_runs), train_size=len(data.train),
                          **{f"cr_prune_at_{round(1000 * t)}": "1.0" for t in TOLERANCES}, **robust["dense"])
-        rows.append(dense_row)
-        for method in sorted(curves, key=METHODS.index):
-            runs = curves[method]
-            settings = {k: stored[method].get(k) for k in ("epochs", "kl_weights")} if method in stored else dict(
-                epochs=None if method in BASELINES else args.epochs,
-                kl_weights=None if method in BASELINES or method == "bhc" else args.kl_weights)
-            rows.append(dict(summarise(model, args.dataset, method, runs, curves),
-                             **{k: robust[method][k] for k in ROBUST_KEYS if k in robust[method]}, **settings,
-                             train_size=len(data.train), runs=[dict(dense_error=d, points=q, s=t) for d, q, t in runs]))
-        order = ["dense", *sorted(curves, key=METHODS.index)]
-        plot(model, args.dataset, {m: curves[m] for m in order[1:]}, out / f"{name}_{model}.png")
-        plot_robustness(model, args.dataset, {m: robust[m] for m in order}, out / f"{name}_robustness_{model}.png")
+        settings = {m: {k: stored[m].get(k) for k in ("epochs", "kl_weights")} if m in stored else dict(
+            epochs=None if m in BASELINES else args.epochs,
+            kl_weights=None if m in BASELINES or m == "bhc" else args.kl_weights) for m in curves}
+        rows += build_rows(model, args.dataset, curves, robust, dense_row, settings, len(data.train))
+        for row in rows:
+            row["command"] = command_line()
+        draw(out, name, model, args.dataset, curves, robust)
         write_rows(out, name, rows, COLUMNS)  # each network's rows as soon as they are in
     print_table(rows, COLUMNS)
     write_rows(out, name, rows, COLUMNS)

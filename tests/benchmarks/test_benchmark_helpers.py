@@ -146,7 +146,8 @@ def test_frontiers_reads_the_best_compression_within_each_tolerance_and_the_gap_
     assert row["cr_prune_at_5"] == "10.0 ± 0.0" and row["cr_prune_at_20"] == "50.0 ± 0.0"
     assert row["macs_ratio_at_10"] == "2.00 ± 0.00" and row["macs_ratio_at_20"] == "3.00 ± 0.00"
     # from 2.2 % to 2.4 % magnitude compresses and the method does not: no dominance on [2 %, 3 %]
-    assert row["dominated_seeds"] == {"magnitude": 0} and row["dominates"] == "magnitude 0/1 (cr_prune)"
+    assert row["dominated_seeds"] == {"magnitude (CR)": 0, "magnitude (MACs)": 0}
+    assert row["dominates"] == "magnitude (CR) 0/1, magnitude (MACs) 0/1"
     assert row["points"] == 3 and row["dense_error"] == pytest.approx(2.0)
     # over [2 %, 3 %]: from 2.2 % magnitude has CR 4 and the method 1; from 2.4 % the method has 10
     expected = (0.002 * 0 + 0.002 * (0 - math.log10(4)) + 0.006 * (1 - math.log10(4))) / 0.01
@@ -172,7 +173,7 @@ def test_frontiers_compares_turbo_in_macs_and_chooses_the_network_within_one_poi
           (0.03, [dict(error=0.031, cr_prune=9.0, macs_ratio=2.0)], 1.0)]
     row = frontiers.summarise("lenet5", "fashion-mnist", "turbo", turbo, {"turbo": turbo, "vd": vd})
     # in MACs turbo is above vd on the first seed only, though vd keeps fewer weights on both
-    assert row["dominated_seeds"] == {"vd": 1} and row["dominates"] == "vd 1/2 (macs_ratio)"
+    assert row["dominated_seeds"] == {"vd (MACs)": 1} and row["dominates"] == "vd (MACs) 1/2"
     assert row["macs_ratio_at_10"] == "2.60 ± 1.98"
     points = [dict(error=0.02, cr_prune=2.0), dict(error=0.028, cr_prune=20.0), dict(error=0.04, cr_prune=90.0)]
     assert frontiers.chosen(points, 0.02)["cr_prune"] == 20.0
