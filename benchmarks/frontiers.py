@@ -419,7 +419,8 @@ def main(argv=None):
                   progress=not quick)
             dense_error = classification_error(dense, data.test)
             dense_runs.append((dense_error, time.perf_counter() - start))
-            for method, runs in curves.items():
+            for method in stored:
+                runs = curves[method]
                 if runs[seed][0] != dense_error:
                     raise SystemExit(f"pyrocomp: error: seed {seed}'s dense network has error {dense_error}, but "
                                      f"{method}'s stored one had {runs[seed][0]}: --append needs the same settings")
