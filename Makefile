@@ -42,7 +42,13 @@ benchmarks: $(STAMP)
 	$(PY) benchmarks/speed.py --out benchmarks/results
 	$(PY) benchmarks/diagnostics.py --out benchmarks/results --quiet
 	$(PY) benchmarks/scale.py --out benchmarks/results
-	$(PY) benchmarks/frontiers.py --out benchmarks/results --threads 1
+	$(PY) benchmarks/frontiers.py --out benchmarks/results --name frontiers-lenet300 --models lenet300 --pretrain-epochs 20 --epochs 30
+	$(PY) benchmarks/frontiers.py --out benchmarks/results --name frontiers-lenet300 --models lenet300 --pretrain-epochs 20 --epochs 30 --methods bhc --append
+	$(PY) benchmarks/frontiers.py --out benchmarks/results --threads 1 --name frontiers-lenet5-caffe --models lenet5-caffe --methods magnitude snip l0-in vd group-nj group-hs io-nj mixture mixture-hs mixture-laplace mixture-nj turbo --pretrain-epochs 10 --epochs 15 --finetune-epochs 2
+	$(PY) benchmarks/frontiers.py --out benchmarks/results --name frontiers-fashion-mnist --dataset fashion-mnist --models lenet5 --methods magnitude l0-in vd group-nj turbo --train-size 20000 --pretrain-epochs 10 --epochs 10 --finetune-epochs 2
+	$(PY) benchmarks/frontiers.py --out benchmarks/results --threads 1 --name frontiers-fashion-mnist-turbo-kl --dataset fashion-mnist --models lenet5 --seeds 1 --methods turbo --kl-weights 1 0.1 0.01 --train-size 20000 --pretrain-epochs 10 --epochs 10 --finetune-epochs 2
+	$(PY) benchmarks/frontiers.py --out benchmarks/results --threads 1 --name frontiers-mnist-lenet300 --dataset mnist --models lenet300 --seeds 1 --methods magnitude vd group-nj group-hs --pretrain-epochs 20 --epochs 20 --finetune-epochs 2
+	$(PY) benchmarks/frontiers.py --out benchmarks/results --threads 1 --name frontiers-mnist-lenet5-caffe --dataset mnist --models lenet5-caffe --seeds 1 --methods vd group-hs --pretrain-epochs 5 --epochs 5
 
 clean:
 	rm -rf runs .pytest_cache docs/_build docs/api/generated
