@@ -447,13 +447,13 @@ def main(argv=None):
         settings = {m: {k: stored[m].get(k) for k in ("epochs", "kl_weights")} if m in stored else dict(
             epochs=None if m in BASELINES else args.epochs,
             kl_weights=None if m in BASELINES or m == "bhc" else args.kl_weights) for m in curves}
-        rows += build_rows(model, args.dataset, curves, robust, dense_row, settings, len(data.train))
-        for row in rows:
+        new = build_rows(model, args.dataset, curves, robust, dense_row, settings, len(data.train))
+        for row in new:  # the rows kept from an earlier run keep its command
             row["command"] = command_line()
+        rows += new
         draw(out, name, model, args.dataset, curves, robust)
         write_rows(out, name, rows, COLUMNS)  # each network's rows as soon as they are in
     print_table(rows, COLUMNS)
-    write_rows(out, name, rows, COLUMNS)
     return rows
 
 
