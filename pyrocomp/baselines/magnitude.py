@@ -34,6 +34,14 @@ def top_masks(scores, keep_fraction):
     return masks
 
 
+@torch.no_grad()
+def apply_masks_(network, masks):
+    """Zero the weights of ``network``'s ``Linear`` / ``Conv2d`` layers that ``masks`` (``{module path: bool mask}``)
+    drop, in place."""
+    for path, weight in prunable_weights(network).items():
+        weight.mul_(masks[path])
+
+
 def magnitude_masks(network, keep_fraction):
     r"""
     Keep the ``keep_fraction`` of all ``Linear`` / ``Conv2d`` weights with the largest :math:`|w|`, one threshold
@@ -60,9 +68,7 @@ def iterative_magnitude_pruning(network, data, keep_fraction, *, rounds=3, retra
     masks = {}
     for r in range(1, rounds + 1):
         masks = magnitude_masks(network, keep_fraction ** (r / rounds))
-        with torch.no_grad():
-            for path, weight in prunable_weights(network).items():
-                weight.mul_(masks[path])
+        apply_masks_(network, masks)
         train(network, data, epochs=retrain_epochs, lr=lr, batch_size=batch_size, device=device, seed=seed + r,
               keep_zeros=True, progress=progress, desc=f"magnitude round {r}")
     return masks

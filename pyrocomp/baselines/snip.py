@@ -4,7 +4,7 @@ from torch import nn
 
 from pyrocomp.infer import train
 
-from .magnitude import prunable_weights, top_masks
+from .magnitude import apply_masks_, prunable_weights, top_masks
 
 
 def snip_masks(network, x, y, keep_fraction):
@@ -38,9 +38,7 @@ def snip_pruning(network, data, keep_fraction, *, epochs, batch_size=100, lr=1e-
     generator = torch.Generator().manual_seed(seed)
     batch = torch.randperm(len(x), generator=generator)[:batch_size]
     masks = snip_masks(network, x[batch], y[batch], keep_fraction)
-    with torch.no_grad():
-        for path, weight in prunable_weights(network).items():
-            weight.mul_(masks[path])
+    apply_masks_(network, masks)
     train(network, data, epochs=epochs, lr=lr, batch_size=batch_size, device=device, seed=seed, keep_zeros=True,
           progress=progress, desc="snip")
     return masks
